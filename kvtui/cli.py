@@ -1,0 +1,218 @@
+"""The `kvtui` command: entry points over the simulator (and, later, the app and its tools).
+
+Each subcommand is a thin shell: parse flags, call into the package, turn failures into one
+readable line and a non-zero exit code, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import ipaddress
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from kvtui import __version__
+
+
+class CliError(Exception):
+    """A problem to report in one line, with the exit code to use."""
+
+    def __init__(self, message: str, code: int = 2) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _loopback(host: str) -> str:
+    if host == "localhost":
+        return "127.0.0.1"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{host!r} is not an IP address") from None
+    if not address.is_loopback:
+        raise argparse.ArgumentTypeError(
+            f"{host} is not a loopback address; the simulator only listens on loopback"
+        )
+    return host
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be greater than 0")
+    return value
+
+
+def _share(text: str) -> float:
+    value = _non_negative_float(text)
+    if value > 1:
+        raise argparse.ArgumentTypeError("a share is between 0 and 1")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return value
+
+
+def _port(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError("a port is between 0 and 65535")
+    return value
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError("must not be negative")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kvtui",
+        description="Terminal UI for KubeVirt infrastructure clusters under Kubermatic KKP.",
+    )
+    parser.add_argument("--version", action="version", version=f"kvtui {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    sim = sub.add_parser(
+        "sim", help="serve a simulated KubeVirt infrastructure cluster (Kubernetes API)",
+        description="Serve a simulated KubeVirt infrastructure cluster over the real "
+        "Kubernetes API on loopback, until interrupted.",
+    )
+    sim.add_argument("--host", type=_loopback, default="127.0.0.1",
+                     help="loopback address to listen on (default 127.0.0.1)")
+    sim.add_argument("--port", type=_port, default=0,
+                     help="API server port (default: any free port)")
+    sim.add_argument("--scenario", default="default",
+                     help="built-in scenario name (default, large, stuck-migration) or a "
+                     "YAML file")
+    sim.add_argument("--speed", type=_positive_float, default=1.0,
+                     help="simulated seconds per real second (default 1)")
+    sim.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    sim.add_argument("--nodes", type=_count, help="scale the scenario to N nodes")
+    sim.add_argument("--vms", type=_count, help="scale the scenario to N VMs")
+    sim.add_argument("--kubeconfig", type=Path,
+                     help="where to write the kubeconfig (default: in the user state dir)")
+    sim.add_argument("--metrics-port", type=_port, default=0,
+                     help="port of the plain-HTTP /metrics endpoint for Prometheus "
+                     "(default: any free port)")
+    faults = sim.add_argument_group("fault injection (also at run time: /_sim/faults)")
+    faults.add_argument("--fault-latency-ms", type=_non_negative_float, default=0.0,
+                        help="add this much latency to every API request")
+    faults.add_argument("--fault-429", type=_share, default=0.0, metavar="SHARE",
+                        help="answer this share of API requests with 429 and Retry-After")
+    faults.add_argument("--fault-500", type=_share, default=0.0, metavar="SHARE",
+                        help="answer this share of API requests with 500")
+    faults.add_argument("--fault-watch-seconds", type=_non_negative_float, default=0.0,
+                        metavar="S", help="close every watch after S seconds")
+    faults.add_argument("--fail-migration", action="append", default=[], metavar="VMI",
+                        help="make migrations of this VMI fail (repeatable)")
+    faults.add_argument("--stall-migration", action="append", default=[], metavar="VMI",
+                        help="make migrations of this VMI never converge (repeatable)")
+    return parser
+
+
+def run_sim(args: argparse.Namespace) -> int:
+    from kvtui.sim.faults import Faults
+    from kvtui.sim.runner import SimOptions, Simulator
+    from kvtui.sim.scenario import ScenarioError
+
+    faults = Faults(
+        latency_ms=args.fault_latency_ms, error_429_share=args.fault_429,
+        error_500_share=args.fault_500, watch_max_seconds=args.fault_watch_seconds,
+        fail_migrations=args.fail_migration, stall_migrations=args.stall_migration,
+    )
+    options = SimOptions(
+        host=args.host, port=args.port, scenario=args.scenario, speed=args.speed,
+        seed=args.seed, nodes=args.nodes, vms=args.vms, kubeconfig=args.kubeconfig,
+        metrics_port=args.metrics_port, faults=faults,
+    )
+
+    async def serve() -> None:
+        try:
+            sim = Simulator(options)
+        except ScenarioError as exc:
+            raise CliError(f"scenario: {exc}") from None
+        try:
+            await sim.start()
+        except OSError as exc:
+            raise CliError(f"cannot listen on {options.host}:{options.port}: "
+                           f"{exc.strerror or exc}") from None
+        print(_banner(sim), flush=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError):
+                loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        print("kvtui sim: stopping", flush=True)
+        await sim.stop()
+
+    asyncio.run(serve())
+    return 0
+
+
+def _banner(sim: object) -> str:
+    from kvtui.sim.runner import CONTEXT, READONLY_CONTEXT, Simulator
+
+    assert isinstance(sim, Simulator)
+    store = sim.store
+    handler = next((p["metadata"]["name"] for p in store.list("/pods", "kubevirt")
+                    if (p["metadata"].get("labels") or {}).get("kubevirt.io") == "virt-handler"),
+                   "<virt-handler pod>")
+    lines = [
+        f"kvtui sim: scenario {sim.options.scenario!r}: {store.count('/nodes')} nodes, "
+        f"{store.count('kubevirt.io/virtualmachineinstances')} VMIs, speed "
+        f"{sim.options.speed:g}x",
+        f"  API server:  {sim.url}",
+        f"  kubeconfig:  {sim.kubeconfig}",
+        f"               export KUBECONFIG={sim.kubeconfig}",
+        f"  contexts:    {CONTEXT} (admin), {READONLY_CONTEXT} (read-only: writes get 403)",
+    ]
+    if sim.metrics_url:
+        lines.append(f"  metrics:     {sim.metrics_url}  (every virt-handler; scrape with "
+                     "Prometheus)")
+    lines.append(f"               {sim.url}/api/v1/namespaces/kubevirt/pods/{handler}/proxy/"
+                 "metrics")
+    lines.append("Press Ctrl-C to stop.")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "sim":
+            return run_sim(args)
+        parser.print_help()
+        return 0
+    except CliError as exc:
+        print(f"kvtui: error: {exc}", file=sys.stderr)
+        return exc.code
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The simulated cluster's control loops: scheduler, kubelet, KubeVirt, KKP, garbage collector."""
