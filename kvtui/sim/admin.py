@@ -11,14 +11,14 @@ from typing import TYPE_CHECKING
 import orjson
 from aiohttp import web
 
-from kvtui.sim.server import ADMIN_USER, ApiError, json_response
+from kvtui.sim.server import ADMIN_USER, USER, ApiError, json_response
 
 if TYPE_CHECKING:
     from kvtui.sim.server import ApiServer
 
 
 async def handle_admin(api: ApiServer, request: web.Request, parts: list[str]) -> web.Response:
-    if request["user"] != ADMIN_USER:
+    if request[USER] != ADMIN_USER:
         raise ApiError(403, "Forbidden", "the simulator admin endpoint needs the admin token")
     route = "/".join(parts)
     method = request.method

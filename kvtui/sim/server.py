@@ -59,6 +59,10 @@ FIELD_SELECTORS: dict[str, set[str]] = {
 _NAME_RE = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 
 
+USER = web.RequestKey("user", str)
+VERB = web.RequestKey("verb", str)
+
+
 @dataclass
 class RecordedRequest:
     time: float
@@ -165,9 +169,9 @@ class ApiServer:
         token = header[7:].strip() if header.lower().startswith("bearer ") else ""
         user = self.config.tokens.get(token)
         if user is None:
-            request["user"] = "system:anonymous"
+            request[USER] = "system:anonymous"
             return status_response(401, "Unauthorized", "Unauthorized")
-        request["user"] = user
+        request[USER] = user
         return await handler(request)
 
     @web.middleware
@@ -193,7 +197,7 @@ class ApiServer:
         if request.path.startswith("/_sim"):
             return
         self.requests.append(RecordedRequest(
-            time.time(), request.get("user", ""), request.get("verb", ""), request.method,
+            time.time(), request.get(USER, ""), request.get(VERB, ""), request.method,
             request.path, request.query_string, code,
         ))
 
@@ -205,7 +209,7 @@ class ApiServer:
             return json_response({"paths": ["/api", "/api/v1", "/apis", "/version"]})
         head = parts[0]
         if head == "version":
-            request["verb"] = "get"
+            request[VERB] = "get"
             resp = json_response(discovery.KUBE_VERSION)
         elif head == "healthz" or head == "readyz" or head == "livez":
             resp = web.Response(text="ok")
@@ -214,7 +218,7 @@ class ApiServer:
 
             return await handle_admin(self, request, parts[1:])
         elif head == "openapi" and len(parts) >= 2 and parts[1] == "v3":
-            request["verb"] = "get"
+            request[VERB] = "get"
             resp = self._openapi_v3(parts[2:])
         elif head in ("openapi", "swagger.json"):
             resp = status_response(404, "NotFound", "the server could not find the requested "
@@ -223,7 +227,7 @@ class ApiServer:
             resp = await self._api(request, "", parts[1:])
         elif head == "apis":
             if len(parts) == 1:
-                request["verb"] = "get"
+                request[VERB] = "get"
                 resp = json_response(discovery.api_group_list())
             else:
                 resp = await self._api(request, parts[1], parts[2:])
@@ -247,7 +251,7 @@ class ApiServer:
         return json_response(doc)
 
     async def _api(self, request: web.Request, group: str, parts: list[str]) -> web.StreamResponse:
-        request["verb"] = "get"
+        request[VERB] = "get"
         if not group and not parts:
             return json_response(discovery.api_versions())
         if not parts:
@@ -292,32 +296,38 @@ class ApiServer:
         method = request.method
         q = request.query
         if t.subresource and t.subresource != "status":
-            request["verb"] = {"GET": "get", "POST": "create"}.get(method, method.lower())
+            request[VERB] = {"GET": "get", "POST": "create"}.get(method, method.lower())
             return await self.subresources.handle(request, t)
         if t.name is None:
             if method == "GET":
                 watch = q.get("watch", "").lower() in ("1", "true")
-                request["verb"] = "watch" if watch else "list"
+                request[VERB] = "watch" if watch else "list"
                 if watch:
                     return await self._watch(request, t)
                 return self._list(request, t)
             if method == "POST":
-                request["verb"] = "create"
+                request[VERB] = "create"
                 self.authorize(request, "create", t)
                 return self._create(request, t, await self._body(request))
             if method == "DELETE":
-                request["verb"] = "deletecollection"
+                request[VERB] = "deletecollection"
                 self.authorize(request, "deletecollection", t)
                 return await self._delete_collection(request, t)
             raise ApiError(405, "MethodNotAllowed", f"{method} is not supported here")
         verb = {"GET": "get", "PUT": "update", "PATCH": "patch", "DELETE": "delete"}.get(method)
         if verb is None:
             raise ApiError(405, "MethodNotAllowed", f"{method} is not supported here")
-        request["verb"] = verb
+        request[VERB] = verb
         if verb != "get":
             self.authorize(request, verb, t)
         if verb == "get":
-            return json_response(self.get_or_404(t))
+            obj = self.get_or_404(t)
+            if self.wants_table(request):
+                return json_response(printing.table(
+                    t.resource, [obj], self.world.now(), request.query.get(
+                        "includeObject", "Metadata"),
+                    {"resourceVersion": obj["metadata"]["resourceVersion"]}))
+            return json_response(obj)
         if verb == "update":
             return self._update(request, t, await self._body(request))
         if verb == "patch":
@@ -326,7 +336,7 @@ class ApiServer:
 
     def authorize(self, request: web.Request, verb: str, t: Target) -> None:
         """The read-only user may read everything and change nothing."""
-        if request["user"] != VIEWER_USER or verb not in WRITE_VERBS | {"evict"}:
+        if request[USER] != VIEWER_USER or verb not in WRITE_VERBS | {"evict"}:
             return
         res = t.resource
         what = f'{qualified(res)} "{t.name}" is forbidden' if t.name else (

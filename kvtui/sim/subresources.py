@@ -16,6 +16,8 @@ from kvtui.sim.eviction import admit_virt_launcher, disruption_denial
 from kvtui.sim.kubevirt import VMIMS, VMIS, VMS, condition, condition_true
 from kvtui.sim.resources import REGISTRY
 from kvtui.sim.server import (
+    USER,
+    VERB,
     VIEWER_USER,
     WRITE_VERBS,
     ApiError,
@@ -103,16 +105,16 @@ class Subresources:
     async def handle_virtual(self, request: web.Request, group: str, version: str,
                              rest: list[str]) -> web.Response:
         if group == "authorization.k8s.io" and rest == ["selfsubjectaccessreviews"]:
-            request["verb"] = "create"
+            request[VERB] = "create"
             return await self._ssar(request)
         if group == "authentication.k8s.io" and rest == ["selfsubjectreviews"]:
-            request["verb"] = "create"
+            request[VERB] = "create"
             return self._whoami(request)
         if group == "subresources.kubevirt.io" and len(rest) >= 5 and rest[0] == "namespaces":
             namespace, plural, name, action = rest[1], rest[2], rest[3], "/".join(rest[4:])
             if request.method not in ("PUT", "POST"):
                 raise ApiError(405, "MethodNotAllowed", f"{request.method} is not supported")
-            request["verb"] = "update"
+            request[VERB] = "update"
             return await self._kubevirt_action(request, namespace, plural, name, action)
         raise ApiError(404, "NotFound", "the server could not find the requested resource")
 
@@ -120,7 +122,7 @@ class Subresources:
         body = await self.api._body(request)
         attrs = (body.get("spec") or {}).get("resourceAttributes") or {}
         verb = attrs.get("verb", "")
-        allowed = request["user"] != VIEWER_USER or verb not in WRITE_VERBS | {"evict"}
+        allowed = request[USER] != VIEWER_USER or verb not in WRITE_VERBS | {"evict"}
         reason = "" if allowed else "the read-only token may not change anything"
         body["status"] = {"allowed": allowed, "reason": reason} if reason else {"allowed": True}
         body.setdefault("apiVersion", "authorization.k8s.io/v1")
@@ -129,11 +131,11 @@ class Subresources:
 
     def _whoami(self, request: web.Request) -> web.Response:
         groups = ["system:authenticated"]
-        if request["user"] != VIEWER_USER:
+        if request[USER] != VIEWER_USER:
             groups.insert(0, "system:masters")
         return json_response({"apiVersion": "authentication.k8s.io/v1",
                               "kind": "SelfSubjectReview", "metadata": {},
-                              "status": {"userInfo": {"username": request["user"],
+                              "status": {"userInfo": {"username": request[USER],
                                                       "groups": groups}}}, 201)
 
     async def _kubevirt_action(self, request: web.Request, namespace: str, plural: str,
