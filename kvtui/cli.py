@@ -96,40 +96,87 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     sim = sub.add_parser(
-        "sim", help="serve a simulated KubeVirt infrastructure cluster (Kubernetes API)",
+        "sim",
+        help="serve a simulated KubeVirt infrastructure cluster (Kubernetes API)",
         description="Serve a simulated KubeVirt infrastructure cluster over the real "
         "Kubernetes API on loopback, until interrupted.",
     )
-    sim.add_argument("--host", type=_loopback, default="127.0.0.1",
-                     help="loopback address to listen on (default 127.0.0.1)")
-    sim.add_argument("--port", type=_port, default=0,
-                     help="API server port (default: any free port)")
-    sim.add_argument("--scenario", default="default",
-                     help="built-in scenario name (default, large, stuck-migration) or a "
-                     "YAML file")
-    sim.add_argument("--speed", type=_positive_float, default=1.0,
-                     help="simulated seconds per real second (default 1)")
+    sim.add_argument(
+        "--host",
+        type=_loopback,
+        default="127.0.0.1",
+        help="loopback address to listen on (default 127.0.0.1)",
+    )
+    sim.add_argument(
+        "--port", type=_port, default=0, help="API server port (default: any free port)"
+    )
+    sim.add_argument(
+        "--scenario",
+        default="default",
+        help="built-in scenario name (default, large, stuck-migration) or a YAML file",
+    )
+    sim.add_argument(
+        "--speed",
+        type=_positive_float,
+        default=1.0,
+        help="simulated seconds per real second (default 1)",
+    )
     sim.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     sim.add_argument("--nodes", type=_count, help="scale the scenario to N nodes")
     sim.add_argument("--vms", type=_count, help="scale the scenario to N VMs")
-    sim.add_argument("--kubeconfig", type=Path,
-                     help="where to write the kubeconfig (default: in the user state dir)")
-    sim.add_argument("--metrics-port", type=_port, default=0,
-                     help="port of the plain-HTTP /metrics endpoint for Prometheus "
-                     "(default: any free port)")
+    sim.add_argument(
+        "--kubeconfig",
+        type=Path,
+        help="where to write the kubeconfig (default: in the user state dir)",
+    )
+    sim.add_argument(
+        "--metrics-port",
+        type=_port,
+        default=0,
+        help="port of the plain-HTTP /metrics endpoint for Prometheus (default: any free port)",
+    )
     faults = sim.add_argument_group("fault injection (also at run time: /_sim/faults)")
-    faults.add_argument("--fault-latency-ms", type=_non_negative_float, default=0.0,
-                        help="add this much latency to every API request")
-    faults.add_argument("--fault-429", type=_share, default=0.0, metavar="SHARE",
-                        help="answer this share of API requests with 429 and Retry-After")
-    faults.add_argument("--fault-500", type=_share, default=0.0, metavar="SHARE",
-                        help="answer this share of API requests with 500")
-    faults.add_argument("--fault-watch-seconds", type=_non_negative_float, default=0.0,
-                        metavar="S", help="close every watch after S seconds")
-    faults.add_argument("--fail-migration", action="append", default=[], metavar="VMI",
-                        help="make migrations of this VMI fail (repeatable)")
-    faults.add_argument("--stall-migration", action="append", default=[], metavar="VMI",
-                        help="make migrations of this VMI never converge (repeatable)")
+    faults.add_argument(
+        "--fault-latency-ms",
+        type=_non_negative_float,
+        default=0.0,
+        help="add this much latency to every API request",
+    )
+    faults.add_argument(
+        "--fault-429",
+        type=_share,
+        default=0.0,
+        metavar="SHARE",
+        help="answer this share of API requests with 429 and Retry-After",
+    )
+    faults.add_argument(
+        "--fault-500",
+        type=_share,
+        default=0.0,
+        metavar="SHARE",
+        help="answer this share of API requests with 500",
+    )
+    faults.add_argument(
+        "--fault-watch-seconds",
+        type=_non_negative_float,
+        default=0.0,
+        metavar="S",
+        help="close every watch after S seconds",
+    )
+    faults.add_argument(
+        "--fail-migration",
+        action="append",
+        default=[],
+        metavar="VMI",
+        help="make migrations of this VMI fail (repeatable)",
+    )
+    faults.add_argument(
+        "--stall-migration",
+        action="append",
+        default=[],
+        metavar="VMI",
+        help="make migrations of this VMI never converge (repeatable)",
+    )
     return parser
 
 
@@ -139,14 +186,24 @@ def run_sim(args: argparse.Namespace) -> int:
     from kvtui.sim.scenario import ScenarioError
 
     faults = Faults(
-        latency_ms=args.fault_latency_ms, error_429_share=args.fault_429,
-        error_500_share=args.fault_500, watch_max_seconds=args.fault_watch_seconds,
-        fail_migrations=args.fail_migration, stall_migrations=args.stall_migration,
+        latency_ms=args.fault_latency_ms,
+        error_429_share=args.fault_429,
+        error_500_share=args.fault_500,
+        watch_max_seconds=args.fault_watch_seconds,
+        fail_migrations=args.fail_migration,
+        stall_migrations=args.stall_migration,
     )
     options = SimOptions(
-        host=args.host, port=args.port, scenario=args.scenario, speed=args.speed,
-        seed=args.seed, nodes=args.nodes, vms=args.vms, kubeconfig=args.kubeconfig,
-        metrics_port=args.metrics_port, faults=faults,
+        host=args.host,
+        port=args.port,
+        scenario=args.scenario,
+        speed=args.speed,
+        seed=args.seed,
+        nodes=args.nodes,
+        vms=args.vms,
+        kubeconfig=args.kubeconfig,
+        metrics_port=args.metrics_port,
+        faults=faults,
     )
 
     async def serve() -> None:
@@ -157,8 +214,9 @@ def run_sim(args: argparse.Namespace) -> int:
         try:
             await sim.start()
         except OSError as exc:
-            raise CliError(f"cannot listen on {options.host}:{options.port}: "
-                           f"{exc.strerror or exc}") from None
+            raise CliError(
+                f"cannot listen on {options.host}:{options.port}: {exc.strerror or exc}"
+            ) from None
         print(_banner(sim), flush=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -178,9 +236,14 @@ def _banner(sim: object) -> str:
 
     assert isinstance(sim, Simulator)
     store = sim.store
-    handler = next((p["metadata"]["name"] for p in store.list("/pods", "kubevirt")
-                    if (p["metadata"].get("labels") or {}).get("kubevirt.io") == "virt-handler"),
-                   "<virt-handler pod>")
+    handler = next(
+        (
+            p["metadata"]["name"]
+            for p in store.list("/pods", "kubevirt")
+            if (p["metadata"].get("labels") or {}).get("kubevirt.io") == "virt-handler"
+        ),
+        "<virt-handler pod>",
+    )
     lines = [
         f"kvtui sim: scenario {sim.options.scenario!r}: {store.count('/nodes')} nodes, "
         f"{store.count('kubevirt.io/virtualmachineinstances')} VMIs, speed "
@@ -191,10 +254,12 @@ def _banner(sim: object) -> str:
         f"  contexts:    {CONTEXT} (admin), {READONLY_CONTEXT} (read-only: writes get 403)",
     ]
     if sim.metrics_url:
-        lines.append(f"  metrics:     {sim.metrics_url}  (every virt-handler; scrape with "
-                     "Prometheus)")
-    lines.append(f"               {sim.url}/api/v1/namespaces/kubevirt/pods/{handler}/proxy/"
-                 "metrics")
+        lines.append(
+            f"  metrics:     {sim.metrics_url}  (every virt-handler; scrape with Prometheus)"
+        )
+    lines.append(
+        f"               {sim.url}/api/v1/namespaces/kubevirt/pods/{handler}/proxy/metrics"
+    )
     lines.append("Press Ctrl-C to stop.")
     return "\n".join(lines)
 

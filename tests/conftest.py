@@ -48,16 +48,24 @@ class Kubectl:
     binary: str
     kubeconfig: Path
 
-    def __call__(self, *args: str, timeout: float = 60, check: bool = True,
-                 context: str | None = None) -> subprocess.CompletedProcess[str]:
+    def __call__(
+        self, *args: str, timeout: float = 60, check: bool = True, context: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         cmd = [self.binary, "--kubeconfig", str(self.kubeconfig)]
         if context:
             cmd += ["--context", context]
-        proc = subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=timeout,
-                              env={**os.environ, "KUBECONFIG": str(self.kubeconfig)})
+        proc = subprocess.run(
+            [*cmd, *args],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={**os.environ, "KUBECONFIG": str(self.kubeconfig)},
+        )
         if check and proc.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed ({proc.returncode}):\n"
-                                 f"{proc.stdout}\n{proc.stderr}")
+            raise AssertionError(
+                f"kubectl {' '.join(args)} failed ({proc.returncode}):\n"
+                f"{proc.stdout}\n{proc.stderr}"
+            )
         return proc
 
 

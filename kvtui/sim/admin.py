@@ -56,4 +56,28 @@ async def handle_admin(api: ApiServer, request: web.Request, parts: list[str]) -
         api.world.clock.advance(seconds)
         api.world.step()
         return json_response({"now": api.world.now()})
+    if route == "churn" and method == "POST":
+        return json_response({"changed": _churn(api, request)})
     raise ApiError(404, "NotFound", f"no admin route {method} /_sim/{route}")
+
+
+def _churn(api: ApiServer, request: web.Request) -> int:
+    """Touch an annotation on up to `count` VMIs at once: a load generator for watch tests."""
+    try:
+        count = int(request.query.get("count", "100"))
+    except ValueError:
+        raise ApiError(400, "BadRequest", "count must be a whole number") from None
+    key = "kubevirt.io/virtualmachineinstances"
+    changed = 0
+    for vmi in api.store.list(key)[: max(0, count)]:
+        meta = vmi["metadata"]
+
+        def touch(obj: dict) -> None:
+            annotations = obj["metadata"].setdefault("annotations", {})
+            annotations["sim.kvtui.dev/churn"] = str(
+                int(annotations.get("sim.kvtui.dev/churn", "0")) + 1
+            )
+
+        api.store.mutate(key, meta["namespace"], meta["name"], touch)
+        changed += 1
+    return changed

@@ -26,25 +26,45 @@ KUBE_VERSION = {
 VIRTUAL_RESOURCES: dict[str, dict[str, list[dict[str, Any]]]] = {
     "authorization.k8s.io": {
         "v1": [
-            {"name": "selfsubjectaccessreviews", "singularName": "selfsubjectaccessreview",
-             "namespaced": False, "kind": "SelfSubjectAccessReview", "verbs": ["create"]},
+            {
+                "name": "selfsubjectaccessreviews",
+                "singularName": "selfsubjectaccessreview",
+                "namespaced": False,
+                "kind": "SelfSubjectAccessReview",
+                "verbs": ["create"],
+            },
         ]
     },
     "authentication.k8s.io": {
         "v1": [
-            {"name": "selfsubjectreviews", "singularName": "selfsubjectreview",
-             "namespaced": False, "kind": "SelfSubjectReview", "verbs": ["create"]},
+            {
+                "name": "selfsubjectreviews",
+                "singularName": "selfsubjectreview",
+                "namespaced": False,
+                "kind": "SelfSubjectReview",
+                "verbs": ["create"],
+            },
         ]
     },
     "subresources.kubevirt.io": {
         "v1": [
-            {"name": f"virtualmachines/{sub}", "singularName": "", "namespaced": True,
-             "kind": "VirtualMachine", "verbs": ["update"]}
+            {
+                "name": f"virtualmachines/{sub}",
+                "singularName": "",
+                "namespaced": True,
+                "kind": "VirtualMachine",
+                "verbs": ["update"],
+            }
             for sub in ("start", "stop", "restart", "migrate", "evacuate/cancel")
         ]
         + [
-            {"name": f"virtualmachineinstances/{sub}", "singularName": "", "namespaced": True,
-             "kind": "VirtualMachineInstance", "verbs": ["update"]}
+            {
+                "name": f"virtualmachineinstances/{sub}",
+                "singularName": "",
+                "namespaced": True,
+                "kind": "VirtualMachineInstance",
+                "verbs": ["update"],
+            }
             for sub in ("evacuate/cancel",)
         ]
     },
@@ -80,8 +100,13 @@ def _all_groups(registry: Registry) -> dict[str, list[str]]:
 
 def api_group(group: str, versions: list[str]) -> dict:
     gvs = [{"groupVersion": f"{group}/{v}", "version": v} for v in versions]
-    return {"kind": "APIGroup", "apiVersion": "v1", "name": group, "versions": gvs,
-            "preferredVersion": gvs[0]}
+    return {
+        "kind": "APIGroup",
+        "apiVersion": "v1",
+        "name": group,
+        "versions": gvs,
+        "preferredVersion": gvs[0],
+    }
 
 
 def api_group_list(registry: Registry = REGISTRY) -> dict:
@@ -116,8 +141,10 @@ def resource_list(group: str, version: str, registry: Registry = REGISTRY) -> di
         entries.append(entry)
         for sub in res.subresources:
             sub_entry: dict[str, Any] = {
-                "name": f"{res.plural}/{sub}", "singularName": "",
-                "namespaced": res.namespaced, "kind": res.kind,
+                "name": f"{res.plural}/{sub}",
+                "singularName": "",
+                "namespaced": res.namespaced,
+                "kind": res.kind,
                 "verbs": ["get", "patch", "update"],
             }
             target = _SUBRESOURCE_KINDS.get(sub)
@@ -131,5 +158,4 @@ def resource_list(group: str, version: str, registry: Registry = REGISTRY) -> di
     entries.extend(VIRTUAL_RESOURCES.get(group, {}).get(version, []))
     if not entries:
         return None
-    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv,
-            "resources": entries}
+    return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": entries}

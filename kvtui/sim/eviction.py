@@ -29,8 +29,9 @@ class Denial:
 
 
 def _webhook_denial(message: str) -> Denial:
-    return Denial(429, "TooManyRequests",
-                  f'admission webhook "{WEBHOOK}" denied the request: {message}')
+    return Denial(
+        429, "TooManyRequests", f'admission webhook "{WEBHOOK}" denied the request: {message}'
+    )
 
 
 def admit_virt_launcher(store: Store, pod: Obj, dry_run: bool) -> Denial | None:
@@ -63,6 +64,7 @@ def admit_virt_launcher(store: Store, pod: Obj, dry_run: bool) -> Denial | None:
     if status.get("nodeName") != node:
         return _webhook_denial("Eviction request for target Pod")
     if not dry_run:
+
         def mark(obj: Obj) -> None:
             obj.setdefault("status", {})["evacuationNodeName"] = node
 
@@ -85,7 +87,8 @@ def disruption_denial(store: Store, pod: Obj) -> Denial | None:
         if pods is None:
             pods = store.list("/pods", meta.get("namespace"))
         healthy = sum(
-            1 for p in pods
+            1
+            for p in pods
             if selector.matches(p["metadata"].get("labels"))
             and (p.get("status") or {}).get("phase") == "Running"
             and not p["metadata"].get("deletionTimestamp")
@@ -93,8 +96,11 @@ def disruption_denial(store: Store, pod: Obj) -> Denial | None:
         matched = sum(1 for p in pods if selector.matches(p["metadata"].get("labels")))
         allowed = _allowed_disruptions(spec, healthy, matched)
         if allowed <= 0:
-            return Denial(429, "TooManyRequests",
-                          "Cannot evict pod as it would violate the pod's disruption budget.")
+            return Denial(
+                429,
+                "TooManyRequests",
+                "Cannot evict pod as it would violate the pod's disruption budget.",
+            )
     return None
 
 

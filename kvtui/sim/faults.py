@@ -22,8 +22,9 @@ class Faults:
     stall_migrations: list[str] = field(default_factory=list)  # VMI names that never converge
 
     def update(self, changes: dict[str, Any]) -> None:
-        """Apply a partial update; unknown keys or wrong types raise ValueError."""
-        known = {f.name: f for f in fields(self)}
+        """Apply a partial update; any bad key or value refuses the whole update."""
+        known = {f.name for f in fields(self)}
+        checked: dict[str, Any] = {}
         for key, value in changes.items():
             if key not in known:
                 raise ValueError(f"unknown fault {key!r}; known: {', '.join(sorted(known))}")
@@ -31,14 +32,15 @@ class Faults:
             if isinstance(current, list):
                 if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
                     raise ValueError(f"fault {key!r} takes a list of names")
-            elif isinstance(current, int | float) and not isinstance(value, bool):
-                if not isinstance(value, int | float) or value < 0:
+            elif isinstance(current, int | float):
+                if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                     raise ValueError(f"fault {key!r} takes a number >= 0")
+                if key.endswith("_share") and value > 1:
+                    raise ValueError(f"fault {key!r} is a share between 0 and 1")
                 value = type(current)(value)
+            checked[key] = value
+        for key, value in checked.items():
             setattr(self, key, value)
-        for share in ("error_429_share", "error_500_share"):
-            if getattr(self, share) > 1:
-                raise ValueError(f"fault {share!r} is a share between 0 and 1")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -62,8 +62,9 @@ def condition_true(obj: Obj, ctype: str) -> bool:
     return bool(cond and cond.get("status") == "True")
 
 
-def set_condition(obj: Obj, ctype: str, status: str, now: float, reason: str = "",
-                  message: str = "") -> None:
+def set_condition(
+    obj: Obj, ctype: str, status: str, now: float, reason: str = "", message: str = ""
+) -> None:
     """Set a condition on a mutable copy; keeps lastTransitionTime when the status holds."""
     conds = obj.setdefault("status", {}).setdefault("conditions", [])
     for cond in conds:
@@ -77,8 +78,12 @@ def set_condition(obj: Obj, ctype: str, status: str, now: float, reason: str = "
             if not message:
                 cond.pop("message")
             return
-    cond = {"type": ctype, "status": status, "lastProbeTime": None,
-            "lastTransitionTime": now_rfc3339(now)}
+    cond = {
+        "type": ctype,
+        "status": status,
+        "lastProbeTime": None,
+        "lastTransitionTime": now_rfc3339(now),
+    }
     if reason:
         cond["reason"] = reason
     if message:

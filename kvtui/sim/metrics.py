@@ -31,7 +31,7 @@ from kvtui.sim.metrics_controller import (
 )
 from kvtui.sim.metrics_domain import (
     DomainProfile,
-    domain_chunks,
+    domain_lines,
     drives_of,
     epoch,
     guest_memory_of,
@@ -53,6 +53,7 @@ __all__ = [
 ]
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+_DOMAIN_META = {name: (kind, help_text) for name, kind, help_text in DOMAIN_FAMILIES}
 DEFAULT_ROOT_DISK = 20 * 1024**3
 
 
@@ -221,13 +222,15 @@ class VirtMetrics:
         index = self.index()
         wanted = set(nodes)
         profiles = [p for node in sorted(wanted) for p in index.by_node.get(node, ())]
-        chunks = domain_chunks(profiles, self.world.clock.now())
+        for name, lines in domain_lines(profiles, self.world.clock.now()):
+            if lines:
+                yield [_header(name, *_DOMAIN_META[name]), *lines]
         migrating = [
             (index.by_uid[uid], progress)
             for uid, progress in sorted(self._migrations().items())
             if uid in index.by_uid and progress.source_node in wanted
         ]
-        chunks.update(migration_chunks(migrating))
+        chunks = migration_chunks(migrating)
         for name, kind, help_text in DOMAIN_FAMILIES:
             if chunks.get(name):
                 yield [_header(name, kind, help_text), *chunks[name]]

@@ -1,9 +1,9 @@
 """Per-VMI domain statistics a virt-handler reports, as closed-form functions of simulated time.
 
 Each running VMI gets a `DomainProfile` (rebuilt only when the VMI object changes) holding its
-label block, its rates read from the `sim.kvtui.dev/` annotations, and one %-template per metric
-family. A scrape then only computes numbers and fills the templates, which keeps ten thousand
-VMIs affordable.
+label block, its rates read from the `sim.kvtui.dev/` annotations, and %-templates shared by all
+VMIs of its shape (vCPUs, NICs, disks). A scrape then only computes numbers and fills templates,
+which keeps ten thousand VMIs affordable.
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ _KINDS = {name: kind for name, kind, _ in DOMAIN_FAMILIES}
 _MEMORY = tuple(n for n in _KINDS if n.startswith("kubevirt_vmi_memory_"))
 _NETWORK = tuple(n for n in _KINDS if n.startswith("kubevirt_vmi_network_") and "traffic" not in n)
 _STORAGE = tuple(n for n in _KINDS if n.startswith("kubevirt_vmi_storage_"))
+_VALUE_FAMILIES = tuple(n for n in _KINDS if not n.startswith("kubevirt_vmi_migration_"))
 
 WOBBLE = 0.2  # load swings by ±20% ...
 WOBBLE_PERIOD = 600.0  # ... over ten simulated minutes
@@ -399,19 +400,24 @@ class DomainProfile:
                 values[name].append(number)
 
 
-def domain_chunks(profiles: Iterable[DomainProfile], now: float) -> dict[str, list[str]]:
-    """Sample lines of the domain families, grouped by family, for the given VMIs."""
-    out: dict[str, list[str]] = {name: [] for name, _, _ in DOMAIN_FAMILIES}
-    for profile in profiles:
-        templates, labels = profile.templates, profile.labels
-        for family, numbers in profile.values(now).items():
-            if len(numbers) == 1:
-                out[family].append(templates[family] % (labels, numbers[0]))
+def domain_lines(profiles: Iterable[DomainProfile], now: float) -> Iterator[tuple[str, list[str]]]:
+    """(family, sample lines) of every domain family, in output order, one family at a time.
+
+    All numbers are taken at the same `now` up front; the text is made lazily, family by
+    family, so a streaming server can hand the event loop back between families.
+    """
+    numbers = [(p.templates, p.labels, p.values(now)) for p in profiles]
+    for family in _VALUE_FAMILIES:
+        lines = []
+        for templates, labels, values in numbers:
+            row = values[family]
+            if len(row) == 1:
+                lines.append(templates[family] % (labels, row[0]))
             else:
-                args: list[Any] = [labels] * (2 * len(numbers))
-                args[1::2] = numbers
-                out[family].append(templates[family] % tuple(args))
-    return out
+                args: list[Any] = [labels] * (2 * len(row))
+                args[1::2] = row
+                lines.append(templates[family] % tuple(args))
+        yield family, lines
 
 
 def migration_chunks(

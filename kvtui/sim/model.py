@@ -24,8 +24,11 @@ DEFAULT_MEMORY_USED = 0.5
 
 # Node capacity of the "bare-metal" hosts KubeVirt adds (fact sheet §7.3).
 KVM_RESOURCE = "devices.kubevirt.io/kvm"
-DEVICE_PLUGIN_RESOURCES = ("devices.kubevirt.io/kvm", "devices.kubevirt.io/tun",
-                           "devices.kubevirt.io/vhost-net")
+DEVICE_PLUGIN_RESOURCES = (
+    "devices.kubevirt.io/kvm",
+    "devices.kubevirt.io/tun",
+    "devices.kubevirt.io/vhost-net",
+)
 
 # Well-known label keys.
 LABEL_HOSTNAME = "kubernetes.io/hostname"

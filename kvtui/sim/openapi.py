@@ -43,24 +43,37 @@ def _schema_name(res: Resource) -> str:
 
 
 def _operation(res: Resource, verb: str) -> dict[str, Any]:
-    params = [{"name": "dryRun", "in": "query", "schema": {"type": "string"}},
-              {"name": "fieldManager", "in": "query", "schema": {"type": "string"}}]
+    params = [
+        {"name": "dryRun", "in": "query", "schema": {"type": "string"}},
+        {"name": "fieldManager", "in": "query", "schema": {"type": "string"}},
+    ]
     if verb in ("patch", "put", "post"):
-        params.append({"name": "fieldValidation", "in": "query",
-                       "schema": {"type": "string"}})
+        params.append({"name": "fieldValidation", "in": "query", "schema": {"type": "string"}})
     return {
         "operationId": f"{verb}{res.kind}",
         "parameters": params,
-        "responses": {"200": {"description": "OK", "content": {"application/json": {
-            "schema": {"$ref": f"#/components/schemas/{_schema_name(res)}"}}}}},
+        "responses": {
+            "200": {
+                "description": "OK",
+                "content": {
+                    "application/json": {
+                        "schema": {"$ref": f"#/components/schemas/{_schema_name(res)}"}
+                    }
+                },
+            }
+        },
         "x-kubernetes-action": verb,
-        "x-kubernetes-group-version-kind": {"group": res.group, "version": res.version,
-                                            "kind": res.kind},
+        "x-kubernetes-group-version-kind": {
+            "group": res.group,
+            "version": res.version,
+            "kind": res.kind,
+        },
     }
 
 
-def group_version_document(group: str, version: str,
-                           registry: Registry = REGISTRY) -> dict[str, Any] | None:
+def group_version_document(
+    group: str, version: str, registry: Registry = REGISTRY
+) -> dict[str, Any] | None:
     resources = registry.in_group_version(group, version)
     if not resources:
         return None
@@ -69,22 +82,30 @@ def group_version_document(group: str, version: str,
     schemas: dict[str, Any] = {}
     for res in resources:
         scope = f"{prefix}/namespaces/{{namespace}}" if res.namespaced else prefix
-        paths[f"{scope}/{res.plural}"] = {"get": _operation(res, "list"),
-                                          "post": _operation(res, "post")}
+        paths[f"{scope}/{res.plural}"] = {
+            "get": _operation(res, "list"),
+            "post": _operation(res, "post"),
+        }
         paths[f"{scope}/{res.plural}/{{name}}"] = {
-            "get": _operation(res, "get"), "put": _operation(res, "put"),
-            "patch": _operation(res, "patch"), "delete": _operation(res, "delete"),
+            "get": _operation(res, "get"),
+            "put": _operation(res, "put"),
+            "patch": _operation(res, "patch"),
+            "delete": _operation(res, "delete"),
         }
         schemas[_schema_name(res)] = {
             "type": "object",
-            "description": f"{res.kind} ({res.group_version}), as served by the kvtui "
-                           "simulator.",
+            "description": f"{res.kind} ({res.group_version}), as served by the kvtui simulator.",
             "x-kubernetes-preserve-unknown-fields": True,
-            "x-kubernetes-group-version-kind": [{"group": res.group, "version": res.version,
-                                                 "kind": res.kind}],
+            "x-kubernetes-group-version-kind": [
+                {"group": res.group, "version": res.version, "kind": res.kind}
+            ],
         }
-    return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.31.4"},
-            "paths": paths, "components": {"schemas": schemas}}
+    return {
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes", "version": "v1.31.4"},
+        "paths": paths,
+        "components": {"schemas": schemas},
+    }
 
 
 def encoded(document: dict[str, Any]) -> bytes:

@@ -13,10 +13,20 @@ from typing import Any
 from kvtui.sim.resources import Column, Resource
 from kvtui.sim.store import Obj
 
-NAME_COLUMN = {"name": "Name", "type": "string", "format": "name", "priority": 0,
-               "description": "Name must be unique within a namespace."}
-AGE_COLUMN = {"name": "Age", "type": "date", "format": "", "priority": 0,
-              "description": "CreationTimestamp is a timestamp representing the server time."}
+NAME_COLUMN = {
+    "name": "Name",
+    "type": "string",
+    "format": "name",
+    "priority": 0,
+    "description": "Name must be unique within a namespace.",
+}
+AGE_COLUMN = {
+    "name": "Age",
+    "type": "date",
+    "format": "",
+    "priority": 0,
+    "description": "CreationTimestamp is a timestamp representing the server time.",
+}
 
 
 def lookup(obj: Any, path: str) -> Any:
@@ -81,20 +91,33 @@ def _node_cells(node: Obj, now: float) -> tuple[list[dict], list[Any]]:
     status = "Ready" if ready == "True" else "NotReady" if ready == "False" else "Unknown"
     if (node.get("spec") or {}).get("unschedulable"):
         status += ",SchedulingDisabled"
-    roles = sorted(
-        k.partition("/")[2] for k in labels if k.startswith("node-role.kubernetes.io/")
-    )
+    roles = sorted(k.partition("/")[2] for k in labels if k.startswith("node-role.kubernetes.io/"))
     info = (node.get("status") or {}).get("nodeInfo") or {}
-    addrs = {a.get("type"): a.get("address") for a in (node.get("status") or {}).get(
-        "addresses") or ()}
-    cols = [_col("Status"), _col("Roles"), AGE_COLUMN, _col("Version"),
-            _col("Internal-IP", 1), _col("External-IP", 1), _col("OS-Image", 1),
-            _col("Kernel-Version", 1), _col("Container-Runtime", 1)]
-    cells = [status, ",".join(roles) or "<none>", human_age(
-        node["metadata"].get("creationTimestamp"), now), info.get("kubeletVersion", ""),
-        addrs.get("InternalIP", "<none>"), addrs.get("ExternalIP", "<none>"),
-        info.get("osImage", ""), info.get("kernelVersion", ""),
-        info.get("containerRuntimeVersion", "")]
+    addrs = {
+        a.get("type"): a.get("address") for a in (node.get("status") or {}).get("addresses") or ()
+    }
+    cols = [
+        _col("Status"),
+        _col("Roles"),
+        AGE_COLUMN,
+        _col("Version"),
+        _col("Internal-IP", 1),
+        _col("External-IP", 1),
+        _col("OS-Image", 1),
+        _col("Kernel-Version", 1),
+        _col("Container-Runtime", 1),
+    ]
+    cells = [
+        status,
+        ",".join(roles) or "<none>",
+        human_age(node["metadata"].get("creationTimestamp"), now),
+        info.get("kubeletVersion", ""),
+        addrs.get("InternalIP", "<none>"),
+        addrs.get("ExternalIP", "<none>"),
+        info.get("osImage", ""),
+        info.get("kernelVersion", ""),
+        info.get("containerRuntimeVersion", ""),
+    ]
     return cols, cells
 
 
@@ -122,13 +145,26 @@ def _pod_cells(pod: Obj, now: float) -> tuple[list[dict], list[Any]]:
     ready = sum(1 for cs in statuses if cs.get("ready"))
     restarts = sum(int(cs.get("restartCount", 0)) for cs in statuses)
     gates = (pod.get("spec") or {}).get("readinessGates") or ()
-    cols = [_col("Ready"), _col("Status"), _col("Restarts", 0, "string"), AGE_COLUMN,
-            _col("IP", 1), _col("Node", 1), _col("Nominated Node", 1),
-            _col("Readiness Gates", 1)]
-    cells = [f"{ready}/{len(containers)}", pod_status_reason(pod), str(restarts),
-             human_age(pod["metadata"].get("creationTimestamp"), now),
-             status.get("podIP") or "<none>", (pod.get("spec") or {}).get("nodeName") or "<none>",
-             "<none>", f"{len(gates)}/{len(gates)}" if gates else "<none>"]
+    cols = [
+        _col("Ready"),
+        _col("Status"),
+        _col("Restarts", 0, "string"),
+        AGE_COLUMN,
+        _col("IP", 1),
+        _col("Node", 1),
+        _col("Nominated Node", 1),
+        _col("Readiness Gates", 1),
+    ]
+    cells = [
+        f"{ready}/{len(containers)}",
+        pod_status_reason(pod),
+        str(restarts),
+        human_age(pod["metadata"].get("creationTimestamp"), now),
+        status.get("podIP") or "<none>",
+        (pod.get("spec") or {}).get("nodeName") or "<none>",
+        "<none>",
+        f"{len(gates)}/{len(gates)}" if gates else "<none>",
+    ]
     return cols, cells
 
 
@@ -163,8 +199,7 @@ def _compact_selector(sel: dict) -> str:
 PRINTERS = {"/nodes": _node_cells, "/pods": _pod_cells}
 
 
-def table(res: Resource, objects: list[Obj], now: float, include: str,
-          list_meta: dict) -> dict:
+def table(res: Resource, objects: list[Obj], now: float, include: str, list_meta: dict) -> dict:
     """Build a Table; `include` is the `includeObject` parameter (None|Metadata|Object)."""
     printer = PRINTERS.get(res.key)
     columns: list[dict] | None = None
@@ -176,11 +211,22 @@ def table(res: Resource, objects: list[Obj], now: float, include: str,
         if include == "Object":
             row["object"] = obj
         elif include != "None":
-            row["object"] = {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1",
-                             "metadata": obj["metadata"]}
+            row["object"] = {
+                "kind": "PartialObjectMetadata",
+                "apiVersion": "meta.k8s.io/v1",
+                "metadata": obj["metadata"],
+            }
         rows.append(row)
     if columns is None:
-        columns = (printer({"metadata": {"name": ""}}, now)[0] if printer
-                   else _generic_cells(res, {"metadata": {"name": ""}}, now)[0])
-    return {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": list_meta,
-            "columnDefinitions": [NAME_COLUMN, *columns], "rows": rows}
+        columns = (
+            printer({"metadata": {"name": ""}}, now)[0]
+            if printer
+            else _generic_cells(res, {"metadata": {"name": ""}}, now)[0]
+        )
+    return {
+        "kind": "Table",
+        "apiVersion": "meta.k8s.io/v1",
+        "metadata": list_meta,
+        "columnDefinitions": [NAME_COLUMN, *columns],
+        "rows": rows,
+    }

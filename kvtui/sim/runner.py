@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import gc
 import logging
 import os
 import secrets
@@ -76,20 +77,43 @@ class Simulator:
         self.kubeconfig = options.kubeconfig or default_kubeconfig_path()
         self._runners: list[web.AppRunner] = []
         self._world_task: asyncio.Task | None = None
-        scenario = load_scenario(options.scenario, nodes=options.nodes, vms=options.vms,
-                                 seed=options.seed)
+        scenario = load_scenario(
+            options.scenario, nodes=options.nodes, vms=options.vms, seed=options.seed
+        )
         self.clock = SimClock(options.speed, start=time.time() - HISTORY_OFFSET)
         self.store = Store(self.clock.now)
         self.world = World(self.store, self.clock, seed=options.seed)
         self.world.settings["faults"] = options.faults
         add_controllers(self.world)
-        self.store.load(scenario.objects)
-        self.world.fast_forward(FAST_FORWARD_SECONDS)
-        self.api = ApiServer(self.world, ApiConfig(
-            tokens={self.token: ADMIN_USER, self.readonly_token: VIEWER_USER},
-            faults=options.faults,
-        ))
+        self._settle(scenario.objects)
+        self.api = ApiServer(
+            self.world,
+            ApiConfig(
+                tokens={self.token: ADMIN_USER, self.readonly_token: VIEWER_USER},
+                faults=options.faults,
+            ),
+        )
         self.api.subresources = Subresources(self.api)
+
+    def _settle(self, objects: list) -> None:
+        """Load the scenario and run it to its steady state before anyone can watch.
+
+        Nothing is recorded for watchers meanwhile, and the cyclic garbage collector, which
+        rescans the ever-growing heap during this burst of allocations, waits; afterwards the
+        survivors are frozen out of its way.
+        """
+        self.store.recording = False
+        gc.disable()
+        try:
+            self.store.load(objects)
+            self.world.fast_forward(FAST_FORWARD_SECONDS)
+        finally:
+            gc.enable()
+            gc.collect()
+            gc.freeze()
+            self.store.recording = True
+            # Watching from before the start is like watching from before a compaction.
+            self.store.compacted_rv = self.store.rv
 
     async def start(self) -> None:
         opts = self.options
@@ -112,10 +136,10 @@ class Simulator:
         self._write_kubeconfig(cert.ca_pem)
         self._world_task = asyncio.create_task(self.world.run(), name="kvtui-sim-world")
 
-    async def _serve(self, app: web.Application, host: str, port: int,
-                     ctx: ssl.SSLContext | None) -> int:
-        runner = web.AppRunner(app, access_log=None, handle_signals=False,
-                               shutdown_timeout=0.5)
+    async def _serve(
+        self, app: web.Application, host: str, port: int, ctx: ssl.SSLContext | None
+    ) -> int:
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, shutdown_timeout=0.5)
         await runner.setup()
         site = web.TCPSite(runner, host, port, ssl_context=ctx, reuse_address=True)
         await site.start()
@@ -126,16 +150,25 @@ class Simulator:
     def _metrics_app(self) -> web.Application:
         """Plain-HTTP scrape target for a real Prometheus: every node's virt-handler series."""
 
-        async def all_metrics(_: web.Request) -> web.Response:
-            return web.Response(text=metrics.render_all_metrics(self.world),
-                                content_type="text/plain", charset="utf-8")
+        async def all_metrics(request: web.Request) -> web.StreamResponse:
+            # Streamed family by family: the large scenario's text is hundreds of MB, and
+            # the API server must keep answering meanwhile.
+            resp = web.StreamResponse(headers={"Content-Type": metrics.CONTENT_TYPE})
+            await resp.prepare(request)
+            for chunk in metrics.iter_all_metrics(self.world):
+                await resp.write(chunk.encode())
+            await resp.write_eof()
+            return resp
 
         async def node_metrics(request: web.Request) -> web.Response:
             node = request.match_info["node"]
             if self.store.get("/nodes", None, node) is None:
                 return web.Response(status=404, text=f"no node {node}\n")
-            return web.Response(text=metrics.render_node_metrics(self.world, node),
-                                content_type="text/plain", charset="utf-8")
+            return web.Response(
+                text=metrics.render_node_metrics(self.world, node),
+                content_type="text/plain",
+                charset="utf-8",
+            )
 
         app = web.Application()
         app.router.add_get("/metrics", all_metrics)
@@ -147,14 +180,16 @@ class Simulator:
         config = {
             "apiVersion": "v1",
             "kind": "Config",
-            "clusters": [{"name": CONTEXT, "cluster": {
-                "server": self.url, "certificate-authority-data": ca}}],
-            "users": [{"name": ADMIN_USER, "user": {"token": self.token}},
-                      {"name": VIEWER_USER, "user": {"token": self.readonly_token}}],
+            "clusters": [
+                {"name": CONTEXT, "cluster": {"server": self.url, "certificate-authority-data": ca}}
+            ],
+            "users": [
+                {"name": ADMIN_USER, "user": {"token": self.token}},
+                {"name": VIEWER_USER, "user": {"token": self.readonly_token}},
+            ],
             "contexts": [
                 {"name": CONTEXT, "context": {"cluster": CONTEXT, "user": ADMIN_USER}},
-                {"name": READONLY_CONTEXT,
-                 "context": {"cluster": CONTEXT, "user": VIEWER_USER}},
+                {"name": READONLY_CONTEXT, "context": {"cluster": CONTEXT, "user": VIEWER_USER}},
             ],
             "current-context": CONTEXT,
             "preferences": {},
@@ -238,8 +273,9 @@ def running_simulator(**kwargs: Any) -> Iterator[SimHandle]:
         raise box["error"]
     sim: Simulator = box["sim"]
     try:
-        yield SimHandle(sim.url, Path(sim.kubeconfig), sim.token, sim.readonly_token,
-                        sim.metrics_url, sim, loop)
+        yield SimHandle(
+            sim.url, Path(sim.kubeconfig), sim.token, sim.readonly_token, sim.metrics_url, sim, loop
+        )
     finally:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)

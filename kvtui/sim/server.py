@@ -24,6 +24,7 @@ import yaml
 from aiohttp import web
 
 from kvtui.sim import discovery, openapi, printing
+from kvtui.sim.controllers.podutil import qos_class
 from kvtui.sim.faults import Faults
 from kvtui.sim.patch import PatchError, apply_patch
 from kvtui.sim.resources import REGISTRY, Resource
@@ -39,18 +40,40 @@ VIEWER_USER = "kvtui-viewer"
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
 BOOKMARK_SECONDS = 5.0
 # Groups compiled into kube-apiserver: only they accept strategic merge patches.
-BUILTIN_GROUPS = {"", "apps", "policy", "networking.k8s.io", "storage.k8s.io",
-                  "coordination.k8s.io"}
+BUILTIN_GROUPS = {
+    "",
+    "apps",
+    "policy",
+    "networking.k8s.io",
+    "storage.k8s.io",
+    "coordination.k8s.io",
+}
 WATCH_QUEUE_LIMIT = 100_000
 
 FIELD_SELECTORS: dict[str, set[str]] = {
-    "/pods": {"spec.nodeName", "status.phase", "spec.restartPolicy", "spec.schedulerName",
-              "spec.serviceAccountName", "status.podIP", "status.nominatedNodeName",
-              "spec.hostNetwork"},
-    "/events": {"involvedObject.kind", "involvedObject.namespace", "involvedObject.name",
-                "involvedObject.uid", "involvedObject.apiVersion",
-                "involvedObject.resourceVersion", "involvedObject.fieldPath", "reason",
-                "reportingComponent", "source", "type"},
+    "/pods": {
+        "spec.nodeName",
+        "status.phase",
+        "spec.restartPolicy",
+        "spec.schedulerName",
+        "spec.serviceAccountName",
+        "status.podIP",
+        "status.nominatedNodeName",
+        "spec.hostNetwork",
+    },
+    "/events": {
+        "involvedObject.kind",
+        "involvedObject.namespace",
+        "involvedObject.name",
+        "involvedObject.uid",
+        "involvedObject.apiVersion",
+        "involvedObject.resourceVersion",
+        "involvedObject.fieldPath",
+        "reason",
+        "reportingComponent",
+        "source",
+        "type",
+    },
     "/nodes": {"spec.unschedulable"},
     "/namespaces": {"status.phase"},
     "/secrets": {"type"},
@@ -99,22 +122,38 @@ class ApiError(Exception):
 
 
 def status_body(code: int, reason: str, message: str, details: dict | None = None) -> dict:
-    body: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {},
-                            "status": "Failure", "message": message, "reason": reason,
-                            "code": code}
+    body: dict[str, Any] = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    }
     if details:
         body["details"] = details
     return body
 
 
-def status_response(code: int, reason: str, message: str, details: dict | None = None,
-                    headers: dict | None = None) -> web.Response:
-    return web.Response(status=code, body=orjson.dumps(status_body(code, reason, message,
-                        details)), content_type="application/json", headers=headers)
+def status_response(
+    code: int, reason: str, message: str, details: dict | None = None, headers: dict | None = None
+) -> web.Response:
+    return web.Response(
+        status=code,
+        body=orjson.dumps(status_body(code, reason, message, details)),
+        content_type="application/json",
+        headers=headers,
+    )
 
 
 def json_response(obj: Any, status: int = 200) -> web.Response:
     return web.Response(status=status, body=orjson.dumps(obj), content_type="application/json")
+
+
+def _sort_key(obj: Obj) -> tuple[str, str]:
+    meta = obj["metadata"]
+    return meta.get("namespace", ""), meta["name"]
 
 
 def qualified(res: Resource) -> str:
@@ -184,22 +223,32 @@ class ApiServer:
         code = faults.pick_error(self.world.rng)
         if code == 429:
             return status_response(
-                429, "TooManyRequests", "the server has received too many requests and has "
-                "asked us to try again later", {"retryAfterSeconds": faults.retry_after_seconds},
+                429,
+                "TooManyRequests",
+                "the server has received too many requests and has asked us to try again later",
+                {"retryAfterSeconds": faults.retry_after_seconds},
                 headers={"Retry-After": str(faults.retry_after_seconds)},
             )
         if code == 500:
-            return status_response(500, "InternalError",
-                                   "Internal error occurred: injected by the simulator")
+            return status_response(
+                500, "InternalError", "Internal error occurred: injected by the simulator"
+            )
         return await handler(request)
 
     def _record(self, request: web.Request, code: int) -> None:
         if request.path.startswith("/_sim"):
             return
-        self.requests.append(RecordedRequest(
-            time.time(), request.get(USER, ""), request.get(VERB, ""), request.method,
-            request.path, request.query_string, code,
-        ))
+        self.requests.append(
+            RecordedRequest(
+                time.time(),
+                request.get(USER, ""),
+                request.get(VERB, ""),
+                request.method,
+                request.path,
+                request.query_string,
+                code,
+            )
+        )
 
     # -- routing -------------------------------------------------------------------------
     async def _route(self, request: web.Request) -> web.StreamResponse:
@@ -221,8 +270,9 @@ class ApiServer:
             request[VERB] = "get"
             resp = self._openapi_v3(parts[2:])
         elif head in ("openapi", "swagger.json"):
-            resp = status_response(404, "NotFound", "the server could not find the requested "
-                                   "resource")
+            resp = status_response(
+                404, "NotFound", "the server could not find the requested resource"
+            )
         elif head == "api":
             resp = await self._api(request, "", parts[1:])
         elif head == "apis":
@@ -232,8 +282,9 @@ class ApiServer:
             else:
                 resp = await self._api(request, parts[1], parts[2:])
         else:
-            resp = status_response(404, "NotFound",
-                                    "the server could not find the requested resource")
+            resp = status_response(
+                404, "NotFound", "the server could not find the requested resource"
+            )
         return resp
 
     @staticmethod
@@ -265,8 +316,7 @@ class ApiServer:
             if doc is None:
                 raise ApiError(404, "NotFound", "the server could not find the requested resource")
             return json_response(doc)
-        if group in ("subresources.kubevirt.io", "authorization.k8s.io",
-                     "authentication.k8s.io"):
+        if group in ("subresources.kubevirt.io", "authorization.k8s.io", "authentication.k8s.io"):
             return await self.subresources.handle_virtual(request, group, version, rest)
         target = self._target(group, version, rest)
         return await self._serve(request, target)
@@ -323,10 +373,15 @@ class ApiServer:
         if verb == "get":
             obj = self.get_or_404(t)
             if self.wants_table(request):
-                return json_response(printing.table(
-                    t.resource, [obj], self.world.now(), request.query.get(
-                        "includeObject", "Metadata"),
-                    {"resourceVersion": obj["metadata"]["resourceVersion"]}))
+                return json_response(
+                    printing.table(
+                        t.resource,
+                        [obj],
+                        self.world.now(),
+                        request.query.get("includeObject", "Metadata"),
+                        {"resourceVersion": obj["metadata"]["resourceVersion"]},
+                    )
+                )
             return json_response(obj)
         if verb == "update":
             return self._update(request, t, await self._body(request))
@@ -339,12 +394,16 @@ class ApiServer:
         if request[USER] != VIEWER_USER or verb not in WRITE_VERBS | {"evict"}:
             return
         res = t.resource
-        what = f'{qualified(res)} "{t.name}" is forbidden' if t.name else (
-            f"{qualified(res)} is forbidden")
+        what = (
+            f'{qualified(res)} "{t.name}" is forbidden'
+            if t.name
+            else (f"{qualified(res)} is forbidden")
+        )
         resource = res.plural + (f"/{t.subresource}" if t.subresource else "")
         scope = f'in the namespace "{t.namespace}"' if t.namespace else "at the cluster scope"
         raise ApiError(
-            403, "Forbidden",
+            403,
+            "Forbidden",
             f'{what}: User "{VIEWER_USER}" cannot {verb} resource "{resource}" in API group '
             f'"{res.group}" {scope}',
             {"name": t.name, "group": res.group, "kind": res.plural},
@@ -353,9 +412,12 @@ class ApiServer:
     def get_or_404(self, t: Target) -> Obj:
         obj = self.store.get(t.resource.key, t.namespace, t.name or "")
         if obj is None:
-            raise ApiError(404, "NotFound", f'{qualified(t.resource)} "{t.name}" not found',
-                           {"name": t.name, "group": t.resource.group,
-                            "kind": t.resource.plural})
+            raise ApiError(
+                404,
+                "NotFound",
+                f'{qualified(t.resource)} "{t.name}" not found',
+                {"name": t.name, "group": t.resource.group, "kind": t.resource.plural},
+            )
         return obj
 
     async def _body(self, request: web.Request) -> Obj:
@@ -364,9 +426,13 @@ class ApiServer:
         try:
             body = yaml.safe_load(raw) if "yaml" in ctype else orjson.loads(raw)
         except (orjson.JSONDecodeError, yaml.YAMLError, UnicodeDecodeError) as exc:
-            raise ApiError(400, "BadRequest", f"the body of the request was in an unknown "
-                           f"format - accepted media types include: application/json, "
-                           f"application/yaml ({str(exc).splitlines()[0]})") from None
+            raise ApiError(
+                400,
+                "BadRequest",
+                f"the body of the request was in an unknown "
+                f"format - accepted media types include: application/json, "
+                f"application/yaml ({str(exc).splitlines()[0]})",
+            ) from None
         if not isinstance(body, dict):
             raise ApiError(400, "BadRequest", "the body of the request must be a JSON object")
         return body
@@ -376,70 +442,129 @@ class ApiServer:
         values = request.query.getall("dryRun", [])
         for value in values:
             if value != "All":
-                raise ApiError(400, "BadRequest", f'Invalid dryRun value "{value}": valid '
-                               'values are "All"')
+                options = {
+                    "POST": "CreateOptions",
+                    "DELETE": "DeleteOptions",
+                    "PATCH": "PatchOptions",
+                }.get(request.method, "UpdateOptions")
+                raise ApiError(
+                    422,
+                    "Invalid",
+                    f'{options}.meta.k8s.io "" is invalid: dryRun: '
+                    f'Unsupported value: "{value}": supported values: "All"',
+                    {
+                        "group": "meta.k8s.io",
+                        "kind": options,
+                        "causes": [
+                            {
+                                "reason": "FieldValueNotSupported",
+                                "field": "dryRun",
+                                "message": f'Unsupported value: "{value}"',
+                            }
+                        ],
+                    },
+                )
         return bool(values)
 
     def _check_body(self, t: Target, body: Obj) -> None:
         res = t.resource
         if body.get("apiVersion") and body["apiVersion"] != res.api_version:
-            raise ApiError(400, "BadRequest", f"the API version in the data "
-                           f"({body['apiVersion']}) does not match the expected API version "
-                           f"({res.api_version})")
+            raise ApiError(
+                400,
+                "BadRequest",
+                f"the API version in the data "
+                f"({body['apiVersion']}) does not match the expected API version "
+                f"({res.api_version})",
+            )
         if body.get("kind") and body["kind"] != res.kind:
-            raise ApiError(400, "BadRequest", f"the kind in the data ({body['kind']}) does not "
-                           f"match the expected kind ({res.kind})")
+            raise ApiError(
+                400,
+                "BadRequest",
+                f"the kind in the data ({body['kind']}) does not "
+                f"match the expected kind ({res.kind})",
+            )
         meta = body.get("metadata")
         if meta is not None and not isinstance(meta, dict):
             raise ApiError(400, "BadRequest", "metadata must be an object")
         meta = body.setdefault("metadata", {})
         if res.namespaced:
             if meta.get("namespace") and t.namespace and meta["namespace"] != t.namespace:
-                raise ApiError(400, "BadRequest", "the namespace of the provided object does "
-                               "not match the namespace sent on the request")
+                raise ApiError(
+                    400,
+                    "BadRequest",
+                    "the namespace of the provided object does "
+                    "not match the namespace sent on the request",
+                )
             meta["namespace"] = t.namespace or meta.get("namespace")
             if not meta["namespace"]:
                 raise ApiError(400, "BadRequest", "the namespace of the object is required")
         name = meta.get("name")
-        if name is not None and (not isinstance(name, str) or (
-                name and (len(name) > 253 or not _NAME_RE.match(name)))):
-            self._invalid(res, str(name), "metadata.name", name,
-                          "a lowercase RFC 1123 subdomain must consist of lower case "
-                          "alphanumeric characters, '-' or '.', and must start and end with "
-                          "an alphanumeric character")
+        if name is not None and (
+            not isinstance(name, str) or (name and (len(name) > 253 or not _NAME_RE.match(name)))
+        ):
+            self._invalid(
+                res,
+                str(name),
+                "metadata.name",
+                name,
+                "a lowercase RFC 1123 subdomain must consist of lower case "
+                "alphanumeric characters, '-' or '.', and must start and end with "
+                "an alphanumeric character",
+            )
         for key in ("labels", "annotations"):
             value = meta.get(key)
-            if value is not None and (not isinstance(value, dict) or not all(
-                    isinstance(v, str) for v in value.values())):
-                self._invalid(res, str(name), f"metadata.{key}", value,
-                              f"{key} must be a map of strings")
+            if value is not None and (
+                not isinstance(value, dict) or not all(isinstance(v, str) for v in value.values())
+            ):
+                self._invalid(
+                    res, str(name), f"metadata.{key}", value, f"{key} must be a map of strings"
+                )
         problems = validate(res, body)
         if problems:
-            self._invalid(res, str(name or meta.get("generateName", "")), *problems[0],
-                          causes=problems)
+            self._invalid(
+                res, str(name or meta.get("generateName", "")), *problems[0], causes=problems
+            )
 
     @staticmethod
-    def _invalid(res: Resource, name: str, path: str, value: Any, detail: str,
-                 causes: list | None = None) -> None:
+    def _invalid(
+        res: Resource, name: str, path: str, value: Any, detail: str, causes: list | None = None
+    ) -> None:
         causes = causes or [(path, value, detail)]
         message = f'{res.kind}.{res.group or "core"} "{name}" is invalid: ' + ", ".join(
             f"{p}: Invalid value: {orjson.dumps(v).decode() if v is not None else 'null'}: {d}"
-            for p, v, d in causes)
+            for p, v, d in causes
+        )
         if not res.group:
             message = message.replace(".core", "", 1)
-        raise ApiError(422, "Invalid", message, {
-            "name": name, "group": res.group, "kind": res.kind,
-            "causes": [{"reason": "FieldValueInvalid", "message": d, "field": p}
-                       for p, _, d in causes]})
+        raise ApiError(
+            422,
+            "Invalid",
+            message,
+            {
+                "name": name,
+                "group": res.group,
+                "kind": res.kind,
+                "causes": [
+                    {"reason": "FieldValueInvalid", "message": d, "field": p} for p, _, d in causes
+                ],
+            },
+        )
 
     def _namespace_exists(self, t: Target) -> None:
         if t.resource.namespaced and self.store.get("/namespaces", None, t.namespace or "") is None:
-            raise ApiError(404, "NotFound", f'namespaces "{t.namespace}" not found',
-                           {"name": t.namespace, "kind": "namespaces"})
+            raise ApiError(
+                404,
+                "NotFound",
+                f'namespaces "{t.namespace}" not found',
+                {"name": t.namespace, "kind": "namespaces"},
+            )
 
     def _create(self, request: web.Request, t: Target, body: Obj) -> web.Response:
         self._check_body(t, body)
         self._namespace_exists(t)
+        if t.resource.key == "/pods":
+            # kube-apiserver's pod strategy: a new pod starts Pending, with its QoS class.
+            body["status"] = {"phase": "Pending", "qosClass": qos_class(body)}
         obj = self.store.create(t.resource.key, body, dry_run=self.dry_run(request))
         return json_response(obj, 201)
 
@@ -447,8 +572,12 @@ class ApiServer:
         self._check_body(t, body)
         meta = body["metadata"]
         if meta.get("name") and meta["name"] != t.name:
-            raise ApiError(400, "BadRequest", "the name of the object "
-                           f"({meta['name']}) does not match the name on the URL ({t.name})")
+            raise ApiError(
+                400,
+                "BadRequest",
+                "the name of the object "
+                f"({meta['name']}) does not match the name on the URL ({t.name})",
+            )
         meta["name"] = t.name
         current = self.get_or_404(t)
         body = self._merge_subresource(t, current, body)
@@ -463,9 +592,11 @@ class ApiServer:
         if t.subresource == "status":
             merged = dict(current)
             merged["status"] = new.get("status")
-            merged["metadata"] = {**current["metadata"], "resourceVersion":
-                                  new["metadata"].get("resourceVersion")
-                                  or current["metadata"]["resourceVersion"]}
+            merged["metadata"] = {
+                **current["metadata"],
+                "resourceVersion": new["metadata"].get("resourceVersion")
+                or current["metadata"]["resourceVersion"],
+            }
             return merged
         if "status" in current:
             new["status"] = current["status"]
@@ -477,11 +608,16 @@ class ApiServer:
         current = self.get_or_404(t)
         raw = await request.read()
         if "strategic-merge-patch" in request.content_type and (
-                t.resource.group not in BUILTIN_GROUPS):
-            raise ApiError(415, "UnsupportedMediaType", "the body of the request was in an "
-                           "unknown format - accepted media types include: "
-                           "application/json-patch+json, application/merge-patch+json, "
-                           "application/apply-patch+yaml")
+            t.resource.group not in BUILTIN_GROUPS
+        ):
+            raise ApiError(
+                415,
+                "UnsupportedMediaType",
+                "the body of the request was in an "
+                "unknown format - accepted media types include: "
+                "application/json-patch+json, application/merge-patch+json, "
+                "application/apply-patch+yaml",
+            )
         try:
             patched = apply_patch(current, raw, request.content_type, t.resource.kind)
         except PatchError as exc:
@@ -493,10 +629,18 @@ class ApiServer:
         meta = patched.get("metadata")
         if not isinstance(meta, dict):
             raise ApiError(422, "Invalid", "metadata must be an object")
-        for immutable in ("name", "namespace", "uid"):
+        if meta.get("name") != t.name:
+            raise ApiError(
+                400,
+                "BadRequest",
+                f"the name of the object ({meta.get('name')}) "
+                f"does not match the name on the URL ({t.name})",
+            )
+        for immutable in ("namespace", "uid"):
             if meta.get(immutable) != current["metadata"].get(immutable):
-                raise ApiError(422, "Invalid", f"metadata.{immutable}: Invalid value: field is "
-                               "immutable")
+                raise ApiError(
+                    422, "Invalid", f"metadata.{immutable}: Invalid value: field is immutable"
+                )
         patched.setdefault("apiVersion", current["apiVersion"])
         patched.setdefault("kind", current["kind"])
         self._check_body(t, patched)
@@ -534,15 +678,30 @@ class ApiServer:
         if t.resource.key != "/pods":
             grace = 0  # only pods terminate gracefully; other kinds rely on finalizers
         obj = self.store.delete(
-            t.resource.key, t.namespace, t.name or "", grace_seconds=grace, dry_run=dry,
-            uid=pre.get("uid"), resource_version=pre.get("resourceVersion"),
+            t.resource.key,
+            t.namespace,
+            t.name or "",
+            grace_seconds=grace,
+            dry_run=dry,
+            uid=pre.get("uid"),
+            resource_version=pre.get("resourceVersion"),
         )
         if t.resource.key in ("/pods",) or obj["metadata"].get("deletionTimestamp"):
             return json_response(obj)
-        return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {},
-                              "status": "Success", "details": {
-                                  "name": t.name, "group": t.resource.group,
-                                  "kind": t.resource.plural, "uid": obj["metadata"]["uid"]}})
+        return json_response(
+            {
+                "kind": "Status",
+                "apiVersion": "v1",
+                "metadata": {},
+                "status": "Success",
+                "details": {
+                    "name": t.name,
+                    "group": t.resource.group,
+                    "kind": t.resource.plural,
+                    "uid": obj["metadata"]["uid"],
+                },
+            }
+        )
 
     async def _delete_collection(self, request: web.Request, t: Target) -> web.Response:
         options = await self._delete_options(request)
@@ -552,8 +711,13 @@ class ApiServer:
             meta = obj["metadata"]
             grace = self.grace_for(t, obj, options, request) if t.resource.key == "/pods" else 0
             with contextlib.suppress(StoreError):
-                self.store.delete(t.resource.key, meta.get("namespace"), meta["name"],
-                                  grace_seconds=grace, dry_run=dry)
+                self.store.delete(
+                    t.resource.key,
+                    meta.get("namespace"),
+                    meta["name"],
+                    grace_seconds=grace,
+                    dry_run=dry,
+                )
         return self._list_response(request, t, items)
 
     # -- list & watch --------------------------------------------------------------------
@@ -562,7 +726,8 @@ class ApiServer:
         try:
             labels = parse_label_selector(q.get("labelSelector", ""))
             allowed = {"metadata.name", "metadata.namespace"} | FIELD_SELECTORS.get(
-                t.resource.key, set())
+                t.resource.key, set()
+            )
             fields_ = parse_field_selector(q.get("fieldSelector", ""), allowed)
         except SelectorError as exc:
             raise ApiError(400, "BadRequest", str(exc)) from None
@@ -576,12 +741,17 @@ class ApiServer:
             candidates = [one] if one is not None else []
         else:
             candidates = self.store.list(t.resource.key, t.namespace)
-        return [o for o in candidates
-                if labels.matches(o["metadata"].get("labels")) and fields_.matches(o)]
+        if labels.empty and fields_.empty:
+            return candidates
+        return [
+            o
+            for o in candidates
+            if labels.matches(o["metadata"].get("labels")) and fields_.matches(o)
+        ]
 
     def _list(self, request: web.Request, t: Target) -> web.Response:
         items = self.select(request, t)
-        items.sort(key=lambda o: (o["metadata"].get("namespace", ""), o["metadata"]["name"]))
+        items.sort(key=_sort_key)
         q = request.query
         rv = str(self.store.rv)
         start = 0
@@ -594,11 +764,21 @@ class ApiServer:
             except (binascii.Error, ValueError, KeyError, TypeError):
                 raise ApiError(400, "BadRequest", "continue key is not valid") from None
             if int(rv) < self.store.compacted_rv:
-                raise ApiError(410, "Expired", "The provided continue parameter is too old to "
-                               "display a consistent list result. You can start a new list "
-                               "without the continue parameter.")
-            start = next((i for i, o in enumerate(items) if (
-                o["metadata"].get("namespace", ""), o["metadata"]["name"]) > after), len(items))
+                raise ApiError(
+                    410,
+                    "Expired",
+                    "The provided continue parameter is too old to "
+                    "display a consistent list result. You can start a new list "
+                    "without the continue parameter.",
+                )
+            start = next(
+                (
+                    i
+                    for i, o in enumerate(items)
+                    if (o["metadata"].get("namespace", ""), o["metadata"]["name"]) > after
+                ),
+                len(items),
+            )
         limit = q.get("limit")
         meta: dict[str, Any] = {"resourceVersion": rv}
         if limit:
@@ -608,28 +788,39 @@ class ApiServer:
                 raise ApiError(400, "BadRequest", f"invalid limit {limit!r}") from None
             if n > 0 and start + n < len(items):
                 last = items[start + n - 1]["metadata"]
-                meta["continue"] = base64.urlsafe_b64encode(orjson.dumps(
-                    {"rv": int(rv), "ns": last.get("namespace", ""), "name": last["name"]}
-                )).decode()
+                meta["continue"] = base64.urlsafe_b64encode(
+                    orjson.dumps(
+                        {"rv": int(rv), "ns": last.get("namespace", ""), "name": last["name"]}
+                    )
+                ).decode()
                 meta["remainingItemCount"] = len(items) - start - n
-                items = items[start:start + n]
+                items = items[start : start + n]
             else:
                 items = items[start:]
         else:
             items = items[start:]
         return self._list_response(request, t, items, meta)
 
-    def _list_response(self, request: web.Request, t: Target, items: list[Obj],
-                       meta: dict | None = None) -> web.Response:
+    def _list_response(
+        self, request: web.Request, t: Target, items: list[Obj], meta: dict | None = None
+    ) -> web.Response:
         meta = meta or {"resourceVersion": str(self.store.rv)}
         if self.wants_table(request):
-            return json_response(printing.table(
-                t.resource, items, self.world.now(), request.query.get("includeObject",
-                                                                       "Metadata"), meta))
+            return json_response(
+                printing.table(
+                    t.resource,
+                    items,
+                    self.world.now(),
+                    request.query.get("includeObject", "Metadata"),
+                    meta,
+                )
+            )
         res = t.resource
-        head = orjson.dumps({"kind": res.list_kind_name, "apiVersion": res.api_version,
-                             "metadata": meta})[:-1]
-        body = head + b',"items":[' + b",".join(orjson.dumps(o) for o in items) + b"]}"
+        head = orjson.dumps(
+            {"kind": res.list_kind_name, "apiVersion": res.api_version, "metadata": meta}
+        )[:-1]
+        encoded = self.store.collection(res.key).encoded
+        body = head + b',"items":[' + b",".join(encoded(o) for o in items) + b"]}"
         return web.Response(body=body, content_type="application/json")
 
     @staticmethod
@@ -666,8 +857,10 @@ class ApiServer:
         initial: list[WatchEvent] = []
         expired = False
         if since is None:
-            initial = [WatchEvent("ADDED", int(o["metadata"]["resourceVersion"]), o)
-                       for o in self.store.list(t.resource.key, t.namespace)]
+            initial = [
+                WatchEvent("ADDED", int(o["metadata"]["resourceVersion"]), o)
+                for o in self.store.list(t.resource.key, t.namespace)
+            ]
         else:
             full = len(coll.history) == coll.history.maxlen
             oldest = coll.oldest_rv()
@@ -676,8 +869,9 @@ class ApiServer:
             else:
                 initial = [e for e in coll.history if e.rv > since]
 
-        resp = web.StreamResponse(headers={"Content-Type": "application/json",
-                                           "Cache-Control": "no-cache"})
+        resp = web.StreamResponse(
+            headers={"Content-Type": "application/json", "Cache-Control": "no-cache"}
+        )
         resp._is_watch = True  # type: ignore[attr-defined]
         resp.enable_chunked_encoding()
         await resp.prepare(request)
@@ -689,8 +883,12 @@ class ApiServer:
         max_seconds = self.config.faults.watch_max_seconds
         try:
             if expired:
-                status = status_body(410, "Expired", f"too old resource version: {since} "
-                                     f"({max(self.store.compacted_rv, coll.oldest_rv())})")
+                status = status_body(
+                    410,
+                    "Expired",
+                    f"too old resource version: {since} "
+                    f"({max(self.store.compacted_rv, coll.oldest_rv())})",
+                )
                 await resp.write(orjson.dumps({"type": "ERROR", "object": status}) + b"\n")
                 return resp
             for event in initial:
@@ -706,7 +904,8 @@ class ApiServer:
                 if max_seconds:
                     deadline = min(deadline, max_seconds - (now - started))
                 if (timeout and now - started >= timeout) or (
-                        max_seconds and now - started >= max_seconds):
+                    max_seconds and now - started >= max_seconds
+                ):
                     break
                 try:
                     event = await asyncio.wait_for(queue.get(), max(0.0, deadline))
@@ -729,13 +928,19 @@ class ApiServer:
         return resp
 
     def _bookmark(self, t: Target) -> bytes:
-        obj = {"kind": t.resource.kind, "apiVersion": t.resource.api_version,
-               "metadata": {"resourceVersion": str(self.store.rv),
-                            "annotations": {"k8s.io/initial-events-end": "true"}}}
+        obj = {
+            "kind": t.resource.kind,
+            "apiVersion": t.resource.api_version,
+            "metadata": {
+                "resourceVersion": str(self.store.rv),
+                "annotations": {"k8s.io/initial-events-end": "true"},
+            },
+        }
         return orjson.dumps({"type": "BOOKMARK", "object": obj}) + b"\n"
 
-    def _watch_line(self, t: Target, event: WatchEvent, labels: Any, fields_: Any,
-                    table: bool) -> bytes | None:
+    def _watch_line(
+        self, t: Target, event: WatchEvent, labels: Any, fields_: Any, table: bool
+    ) -> bytes | None:
         obj = event.obj
         meta = obj["metadata"]
         if t.namespace and meta.get("namespace") != t.namespace:
@@ -752,10 +957,15 @@ class ApiServer:
         if not matches:
             return None
         if table:
-            payload = printing.table(t.resource, [obj], self.world.now(), "Object",
-                                     {"resourceVersion": meta["resourceVersion"]})
+            payload = printing.table(
+                t.resource,
+                [obj],
+                self.world.now(),
+                "Object",
+                {"resourceVersion": meta["resourceVersion"]},
+            )
             return orjson.dumps({"type": etype, "object": payload}) + b"\n"
-        return b'{"type":"' + etype.encode() + b'","object":' + orjson.dumps(obj) + b"}\n"
+        return b'{"type":"' + etype.encode() + b'","object":' + event.raw + b"}\n"
 
     def drop_watches(self) -> int:
         """End every open watch stream now (fault injection); clients must resume."""

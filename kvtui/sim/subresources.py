@@ -48,35 +48,55 @@ class Subresources:
             return self._pod_proxy(request, t)
         if key == "/pods" and sub == "log" and method == "GET":
             return self._pod_log(t)
-        raise ApiError(405, "MethodNotAllowed",
-                       f"{method} is not supported on {t.resource.plural}/{sub}")
+        raise ApiError(
+            405, "MethodNotAllowed", f"{method} is not supported on {t.resource.plural}/{sub}"
+        )
 
     async def _evict(self, request: web.Request, t: Target) -> web.Response:
         self.api.authorize(request, "create", t)
         body = await self.api._body(request)
         if body.get("kind") not in (None, "Eviction"):
-            raise ApiError(400, "BadRequest", f"the kind in the data ({body.get('kind')}) "
-                           "does not match the expected kind (Eviction)")
+            raise ApiError(
+                400,
+                "BadRequest",
+                f"the kind in the data ({body.get('kind')}) "
+                "does not match the expected kind (Eviction)",
+            )
         name = (body.get("metadata") or {}).get("name")
         if name and name != t.name:
-            raise ApiError(400, "BadRequest", "name in URL does not match name in Eviction "
-                           "object")
+            raise ApiError(400, "BadRequest", "name in URL does not match name in Eviction object")
         pod = self.api.get_or_404(Target(t.resource, t.namespace, t.name))
         options = body.get("deleteOptions") or {}
         dry = self.api.dry_run(request) or options.get("dryRun") == ["All"]
         denial = admit_virt_launcher(self.store, pod, dry) or disruption_denial(self.store, pod)
         if denial:
-            causes = ([{"reason": "DisruptionBudget",
-                        "message": "The disruption budget is blocking eviction"}]
-                      if "disruption budget" in denial.message else [])
-            raise ApiError(denial.code, denial.reason, denial.message,
-                           {"causes": causes} if causes else None)
+            causes = (
+                [
+                    {
+                        "reason": "DisruptionBudget",
+                        "message": "The disruption budget is blocking eviction",
+                    }
+                ]
+                if "disruption budget" in denial.message
+                else []
+            )
+            raise ApiError(
+                denial.code, denial.reason, denial.message, {"causes": causes} if causes else None
+            )
         grace = self.api.grace_for(t, pod, options, request)
         if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
             grace = 0
         self.store.delete("/pods", t.namespace, t.name or "", grace_seconds=grace, dry_run=dry)
-        return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {},
-                              "status": "Success", "code": 201}, 201)
+        return json_response(
+            {
+                "kind": "Status",
+                "apiVersion": "v1",
+                "metadata": {},
+                "status": "Success",
+                "code": 201,
+            },
+            201,
+        )
 
     def _pod_proxy(self, request: web.Request, t: Target) -> web.Response:
         # The name may carry a scheme and port: "https:virt-handler-abcde:8443".
@@ -97,13 +117,16 @@ class Subresources:
 
     def _pod_log(self, t: Target) -> web.Response:
         pod = self.api.get_or_404(t)
-        lines = [f"{pod['metadata'].get('creationTimestamp')} {pod['metadata']['name']} "
-                 "started (simulated container log)"]
+        lines = [
+            f"{pod['metadata'].get('creationTimestamp')} {pod['metadata']['name']} "
+            "started (simulated container log)"
+        ]
         return web.Response(text="\n".join(lines) + "\n")
 
     # -- virtual endpoints ---------------------------------------------------------------
-    async def handle_virtual(self, request: web.Request, group: str, version: str,
-                             rest: list[str]) -> web.Response:
+    async def handle_virtual(
+        self, request: web.Request, group: str, version: str, rest: list[str]
+    ) -> web.Response:
         if group == "authorization.k8s.io" and rest == ["selfsubjectaccessreviews"]:
             request[VERB] = "create"
             return await self._ssar(request)
@@ -133,13 +156,19 @@ class Subresources:
         groups = ["system:authenticated"]
         if request[USER] != VIEWER_USER:
             groups.insert(0, "system:masters")
-        return json_response({"apiVersion": "authentication.k8s.io/v1",
-                              "kind": "SelfSubjectReview", "metadata": {},
-                              "status": {"userInfo": {"username": request[USER],
-                                                      "groups": groups}}}, 201)
+        return json_response(
+            {
+                "apiVersion": "authentication.k8s.io/v1",
+                "kind": "SelfSubjectReview",
+                "metadata": {},
+                "status": {"userInfo": {"username": request[USER], "groups": groups}},
+            },
+            201,
+        )
 
-    async def _kubevirt_action(self, request: web.Request, namespace: str, plural: str,
-                               name: str, action: str) -> web.Response:
+    async def _kubevirt_action(
+        self, request: web.Request, namespace: str, plural: str, name: str, action: str
+    ) -> web.Response:
         res = REGISTRY.by_path("kubevirt.io", "v1", plural)
         if res is None or plural not in ("virtualmachines", "virtualmachineinstances"):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
@@ -157,8 +186,13 @@ class Subresources:
         dry = self.api.dry_run(request) or options.get("dryRun") == ["All"]
         obj = self.api.get_or_404(Target(res, namespace, name))
         if plural == "virtualmachines":
-            handler = {"start": self._start, "stop": self._stop, "restart": self._restart,
-                       "migrate": self._migrate, "evacuate/cancel": self._cancel_evacuation}
+            handler = {
+                "start": self._start,
+                "stop": self._stop,
+                "restart": self._restart,
+                "migrate": self._migrate,
+                "evacuate/cancel": self._cancel_evacuation,
+            }
         else:
             handler = {"evacuate/cancel": self._cancel_evacuation}
         if action not in handler:
@@ -177,8 +211,9 @@ class Subresources:
             return spec["runStrategy"]
         return "Always" if spec.get("running") else "Halted"
 
-    def _set_vm(self, vm: Obj, dry: bool, run_strategy: str | None = None,
-                request: str | None = None) -> None:
+    def _set_vm(
+        self, vm: Obj, dry: bool, run_strategy: str | None = None, request: str | None = None
+    ) -> None:
         if dry:
             return
         meta = vm["metadata"]
@@ -190,7 +225,8 @@ class Subresources:
                 spec["runStrategy"] = run_strategy
             if request:
                 obj.setdefault("status", {}).setdefault("stateChangeRequests", []).append(
-                    {"action": request})
+                    {"action": request}
+                )
 
         self.store.mutate(VMS, meta["namespace"], meta["name"], change)
 
@@ -210,8 +246,9 @@ class Subresources:
         strategy = self._run_strategy(vm)
         vmi = self._vmi_of(vm)
         if strategy == "Halted" and vmi is None:
-            raise ApiError(409, "Conflict", "VM is not running: Halted does not support "
-                           "manual stop requests")
+            raise ApiError(
+                409, "Conflict", "VM is not running: Halted does not support manual stop requests"
+            )
         if strategy == "Manual":
             if vmi is None:
                 raise ApiError(409, "Conflict", "VM is not running")
@@ -223,16 +260,18 @@ class Subresources:
         strategy = self._run_strategy(vm)
         vmi = self._vmi_of(vm)
         if strategy == "Halted":
-            raise ApiError(409, "Conflict",
-                           "RunStrategy Halted does not support manual restart requests")
+            raise ApiError(
+                409, "Conflict", "RunStrategy Halted does not support manual restart requests"
+            )
         if vmi is None:
             raise ApiError(409, "Conflict", "VM is not running")
         if dry:
             return
         meta = vm["metadata"]
         self._set_vm(vm, dry, request="Stop")
-        self._set_vm(self.store.get(VMS, meta["namespace"], meta["name"]) or vm, dry,
-                     request="Start")
+        self._set_vm(
+            self.store.get(VMS, meta["namespace"], meta["name"]) or vm, dry, request="Start"
+        )
         self.store.delete(VMIS, meta["namespace"], meta["name"])
 
     def _migrate(self, vm: Obj, dry: bool) -> None:
@@ -242,18 +281,26 @@ class Subresources:
             raise ApiError(409, "Conflict", f"VM {meta['name']} is not running")
         if not condition_true(vmi, "LiveMigratable"):
             cond = condition(vmi, "LiveMigratable") or {}
-            raise ApiError(409, "Conflict", "Cannot migrate VMI, Reason: "
-                           f"{cond.get('reason', 'NotMigratable')}, Message: "
-                           f"{cond.get('message', 'the VMI is not live-migratable')}")
+            raise ApiError(
+                409,
+                "Conflict",
+                "Cannot migrate VMI, Reason: "
+                f"{cond.get('reason', 'NotMigratable')}, Message: "
+                f"{cond.get('message', 'the VMI is not live-migratable')}",
+            )
         for vmim in self.store.list(VMIMS, meta["namespace"]):
-            if (vmim["spec"].get("vmiName") == meta["name"]
-                    and (vmim.get("status") or {}).get("phase") not in ("Succeeded", "Failed")):
+            if vmim["spec"].get("vmiName") == meta["name"] and (vmim.get("status") or {}).get(
+                "phase"
+            ) not in ("Succeeded", "Failed"):
                 raise ApiError(409, "Conflict", f"VMI {meta['name']} is already migrating")
         migration = {
             "apiVersion": "kubevirt.io/v1",
             "kind": "VirtualMachineInstanceMigration",
-            "metadata": {"generateName": "kubevirt-migrate-vm-", "namespace": meta["namespace"],
-                         "labels": {"kubevirt.io/vmi-name": meta["name"]}},
+            "metadata": {
+                "generateName": "kubevirt-migrate-vm-",
+                "namespace": meta["namespace"],
+                "labels": {"kubevirt.io/vmi-name": meta["name"]},
+            },
             "spec": {"vmiName": meta["name"], "priority": "user-triggered"},
         }
         self.store.create(VMIMS, migration, dry_run=dry)
@@ -262,8 +309,9 @@ class Subresources:
         meta = obj["metadata"]
         vmi = self.store.get(VMIS, meta["namespace"], meta["name"])
         if vmi is None:
-            raise ApiError(404, "NotFound", f'{qualified(REGISTRY.by_key(VMIS))} '
-                           f'"{meta["name"]}" not found')
+            raise ApiError(
+                404, "NotFound", f'{qualified(REGISTRY.by_key(VMIS))} "{meta["name"]}" not found'
+            )
         if dry:
             return
 

@@ -31,8 +31,12 @@ def _quantity(obj: dict, path: str) -> Problem | None:
     try:
         parse_quantity(cur)
     except (ValueError, TypeError):
-        return (path, cur, "quantities must match the regular expression "
-                "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'")
+        return (
+            path,
+            cur,
+            "quantities must match the regular expression "
+            "'^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'",
+        )
     return None
 
 
@@ -70,31 +74,41 @@ def _checks(res: Resource, body: dict) -> list[Problem | None]:
         if not isinstance(containers, list) or not containers:
             return [("spec.containers", None, "Required value")]
         return [
-            ("spec.containers[%d].name" % i, None, "Required value")
-            if not isinstance(c, dict) or not c.get("name") else None
+            (f"spec.containers[{i}].name", None, "Required value")
+            if not isinstance(c, dict) or not c.get("name")
+            else None
             for i, c in enumerate(containers)
         ]
     if kind in ("VirtualMachineInstancetype", "VirtualMachineClusterInstancetype"):
-        return [_required(body, "spec.cpu.guest"), _required(body, "spec.memory.guest"),
-                _positive_int(body, "spec.cpu.guest"), _quantity(body, "spec.memory.guest")]
+        return [
+            _required(body, "spec.cpu.guest"),
+            _required(body, "spec.memory.guest"),
+            _positive_int(body, "spec.cpu.guest"),
+            _quantity(body, "spec.memory.guest"),
+        ]
     if kind == "VirtualMachine":
-        return [_required(body, "spec.template"),
-                _enum(body, "spec.runStrategy", RUN_STRATEGIES),
-                _enum(body, "spec.template.spec.evictionStrategy", EVICTION_STRATEGIES)]
+        return [
+            _required(body, "spec.template"),
+            _enum(body, "spec.runStrategy", RUN_STRATEGIES),
+            _enum(body, "spec.template.spec.evictionStrategy", EVICTION_STRATEGIES),
+        ]
     if kind == "VirtualMachineInstance":
-        return [_required(body, "spec.domain"),
-                _enum(body, "spec.evictionStrategy", EVICTION_STRATEGIES)]
+        return [
+            _required(body, "spec.domain"),
+            _enum(body, "spec.evictionStrategy", EVICTION_STRATEGIES),
+        ]
     if kind == "VirtualMachineInstanceMigration":
         return [_required(body, "spec.vmiName")]
     if kind == "Node":
-        return [_quantity(body, f"status.allocatable.{r}")
-                for r in ("cpu", "memory")]
+        return [_quantity(body, f"status.allocatable.{r}") for r in ("cpu", "memory")]
     if kind == "KubeVirt":
         migrations = "spec.configuration.migrations"
-        return [_positive_int(body, f"{migrations}.parallelMigrationsPerCluster"),
-                _positive_int(body, f"{migrations}.parallelOutboundMigrationsPerNode"),
-                _quantity(body, f"{migrations}.bandwidthPerMigration"),
-                _enum(body, "spec.configuration.evictionStrategy", EVICTION_STRATEGIES)]
+        return [
+            _positive_int(body, f"{migrations}.parallelMigrationsPerCluster"),
+            _positive_int(body, f"{migrations}.parallelOutboundMigrationsPerNode"),
+            _quantity(body, f"{migrations}.bandwidthPerMigration"),
+            _enum(body, "spec.configuration.evictionStrategy", EVICTION_STRATEGIES),
+        ]
     if kind == "Seed":
         return [_required(body, "spec.kubeconfig")]
     return []

@@ -169,7 +169,11 @@ class World:
 
     # -- events --------------------------------------------------------------------------
     def record_event(
-        self, obj: Obj, reason: str, message: str, etype: str = "Normal",
+        self,
+        obj: Obj,
+        reason: str,
+        message: str,
+        etype: str = "Normal",
         component: str = "virt-controller",
     ) -> None:
         """Write a core/v1 Event about `obj`, as the named component would."""

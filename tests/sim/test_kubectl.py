@@ -24,8 +24,10 @@ def _strategy(vmi: dict) -> str:
 
 
 def _migratable(vmi: dict) -> bool:
-    return any(c["type"] == "LiveMigratable" and c["status"] == "True"
-               for c in vmi["status"].get("conditions", []))
+    return any(
+        c["type"] == "LiveMigratable" and c["status"] == "True"
+        for c in vmi["status"].get("conditions", [])
+    )
 
 
 def test_get_nodes_and_pods_across_namespaces(kubectl: Kubectl) -> None:
@@ -44,8 +46,14 @@ def test_get_kubevirt_kinds(kubectl: Kubectl) -> None:
     assert "virtualmachine.kubevirt.io/" in out
     assert "virtualmachineinstance.kubevirt.io/" in out
     header = kubectl("get", "vmi", "-A").stdout.splitlines()[0].split()
-    assert header[:6] == ["NAMESPACE", "NAME", "AGE", "PHASE", "IP", "NODENAME"] or \
-        header[:6] == ["NAMESPACE", "NAME", "PHASE", "IP", "NODENAME", "READY"]
+    assert header[:6] == ["NAMESPACE", "NAME", "AGE", "PHASE", "IP", "NODENAME"] or header[:6] == [
+        "NAMESPACE",
+        "NAME",
+        "PHASE",
+        "IP",
+        "NODENAME",
+        "READY",
+    ]
     vms = _json(kubectl, "get", "vm", "-A")["items"]
     assert {vm["status"]["printableStatus"] for vm in vms} == {"Running"}
 
@@ -53,8 +61,16 @@ def test_get_kubevirt_kinds(kubectl: Kubectl) -> None:
 def test_describe_node_shows_capacity_pods_and_events(kubectl: Kubectl) -> None:
     node = next(v["status"]["nodeName"] for v in _vmis(kubectl))
     out = kubectl("describe", "node", node).stdout
-    for expected in ("Name:", node, "devices.kubevirt.io/kvm", "Conditions:", "Ready",
-                     "Non-terminated Pods:", "virt-launcher-", "Allocated resources:"):
+    for expected in (
+        "Name:",
+        node,
+        "devices.kubevirt.io/kvm",
+        "Conditions:",
+        "Ready",
+        "Non-terminated Pods:",
+        "virt-launcher-",
+        "Allocated resources:",
+    ):
         assert expected in out
 
 
@@ -102,19 +118,30 @@ spec:
 
 def test_patch_seed(kubectl: Kubectl) -> None:
     seed = _json(kubectl, "get", "seeds", "-n", "kubermatic")["items"][0]["metadata"]["name"]
-    dc = next(iter(_json(kubectl, "get", "seed", seed, "-n", "kubermatic")["spec"][
-        "datacenters"]))
-    patch = {"spec": {"datacenters": {dc: {"spec": {"kubevirt": {
-        "dnsPolicy": "None", "dnsConfig": {"nameservers": ["8.8.8.8"]}}}}}}}
-    out = kubectl("patch", "seed", seed, "-n", "kubermatic", "--type", "merge", "-p",
-                  json.dumps(patch)).stdout
+    dc = next(iter(_json(kubectl, "get", "seed", seed, "-n", "kubermatic")["spec"]["datacenters"]))
+    patch = {
+        "spec": {
+            "datacenters": {
+                dc: {
+                    "spec": {
+                        "kubevirt": {"dnsPolicy": "None", "dnsConfig": {"nameservers": ["8.8.8.8"]}}
+                    }
+                }
+            }
+        }
+    }
+    out = kubectl(
+        "patch", "seed", seed, "-n", "kubermatic", "--type", "merge", "-p", json.dumps(patch)
+    ).stdout
     assert "patched" in out
-    kv = _json(kubectl, "get", "seed", seed, "-n", "kubermatic")["spec"]["datacenters"][dc][
-        "spec"]["kubevirt"]
+    kv = _json(kubectl, "get", "seed", seed, "-n", "kubermatic")["spec"]["datacenters"][dc]["spec"][
+        "kubevirt"
+    ]
     assert kv["dnsPolicy"] == "None" and kv["dnsConfig"]["nameservers"] == ["8.8.8.8"]
     assert "images" in kv  # a merge patch keeps the sibling fields
-    strategic = kubectl("patch", "seed", seed, "-n", "kubermatic", "-p",
-                        '{"spec":{"location":"x"}}', check=False)
+    strategic = kubectl(
+        "patch", "seed", seed, "-n", "kubermatic", "-p", '{"spec":{"location":"x"}}', check=False
+    )
     assert strategic.returncode != 0 and "strategic-merge-patch" in strategic.stderr
 
 
@@ -144,8 +171,9 @@ def test_drain_migrates_live_migratable_vms_and_restarts_the_rest(fresh_kubectl:
     assert migrating, f"the scenario must put a LiveMigrate VM on {node}"
     assert not [v for v in on_node if _strategy(v) == "LiveMigrate" and not _migratable(v)]
 
-    proc = kubectl("drain", node, "--ignore-daemonsets", "--delete-emptydir-data",
-                   "--timeout=90s", timeout=120)
+    proc = kubectl(
+        "drain", node, "--ignore-daemonsets", "--delete-emptydir-data", "--timeout=90s", timeout=120
+    )
     out = proc.stdout + proc.stderr
     assert f"node/{node} drained" in out
     assert "Eviction triggered evacuation of VMI" in out
@@ -161,36 +189,53 @@ def test_drain_migrates_live_migratable_vms_and_restarts_the_rest(fresh_kubectl:
         assert moved["status"]["nodeName"] != node
         assert moved["status"]["migrationState"]["completed"] is True
         assert not moved["status"].get("evacuationNodeName")
-        done = [m for m in vmims if m["spec"]["vmiName"] == key[1]
-                and m["metadata"]["name"].startswith("kubevirt-evacuation-")]
+        done = [
+            m
+            for m in vmims
+            if m["spec"]["vmiName"] == key[1]
+            and m["metadata"]["name"].startswith("kubevirt-evacuation-")
+        ]
         assert [m["status"]["phase"] for m in done] == ["Succeeded"]
 
     key = (none_vmi["metadata"]["namespace"], none_vmi["metadata"]["name"])
 
     def restarted():
-        vmi = next((v for v in _vmis(kubectl) if (v["metadata"]["namespace"],
-                                                   v["metadata"]["name"]) == key), None)
+        vmi = next(
+            (
+                v
+                for v in _vmis(kubectl)
+                if (v["metadata"]["namespace"], v["metadata"]["name"]) == key
+            ),
+            None,
+        )
         return vmi if vmi and vmi["status"].get("phase") == "Running" else None
 
     again = _wait(restarted)
     assert again["metadata"]["uid"] != none_vmi["metadata"]["uid"], "shut down and restarted"
     assert again["status"]["nodeName"] != node
     left = _json(kubectl, "get", "pods", "-A", "--field-selector", f"spec.nodeName={node}")
-    assert all(p["metadata"]["ownerReferences"][0]["kind"] == "DaemonSet"
-               for p in left["items"])
+    assert all(p["metadata"]["ownerReferences"][0]["kind"] == "DaemonSet" for p in left["items"])
     kubectl("uncordon", node)
 
 
 def test_drain_is_blocked_by_a_vm_that_cannot_live_migrate(fresh_kubectl: Kubectl):
     kubectl = fresh_kubectl
-    blocker = next(v for v in _vmis(kubectl)
-                   if _strategy(v) == "LiveMigrate" and not _migratable(v))
+    blocker = next(
+        v for v in _vmis(kubectl) if _strategy(v) == "LiveMigrate" and not _migratable(v)
+    )
     reason = next(c for c in blocker["status"]["conditions"] if c["type"] == "LiveMigratable")
     assert reason["reason"] == "DisksNotLiveMigratable"
     node = blocker["status"]["nodeName"]
     started = time.monotonic()
-    proc = kubectl("drain", node, "--ignore-daemonsets", "--delete-emptydir-data",
-                   "--timeout=8s", check=False, timeout=60)
+    proc = kubectl(
+        "drain",
+        node,
+        "--ignore-daemonsets",
+        "--delete-emptydir-data",
+        "--timeout=8s",
+        check=False,
+        timeout=60,
+    )
     assert proc.returncode != 0
     assert time.monotonic() - started >= 8
     out = proc.stdout + proc.stderr

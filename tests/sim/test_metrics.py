@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 from collections import Counter
 from datetime import UTC, datetime
@@ -22,7 +23,7 @@ VMIM = "kubevirt.io/virtualmachineinstancemigrations"
 START = datetime(2026, 8, 22, 10, 0, tzinfo=UTC).timestamp()
 GI = 1024**3
 # The most a wobbling integral strays from the plain elapsed time.
-SLACK = 2 * WOBBLE * WOBBLE_PERIOD / (2 * 3.141592653589793)
+SLACK = 2 * WOBBLE * WOBBLE_PERIOD / (2 * math.pi)
 
 
 @pytest.fixture

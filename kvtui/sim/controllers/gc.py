@@ -93,5 +93,6 @@ class GarbageCollector(Controller):
             except (TypeError, ValueError):
                 continue
             if at < cutoff:
-                self.store.remove("/events", event["metadata"]["namespace"],
-                                  event["metadata"]["name"])
+                self.store.remove(
+                    "/events", event["metadata"]["namespace"], event["metadata"]["name"]
+                )

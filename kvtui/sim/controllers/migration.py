@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import calendar
 import contextlib
-import copy
 import time
 from typing import Any
 
@@ -36,7 +35,7 @@ from kvtui.sim.model import (
     MigrationProgress,
 )
 from kvtui.sim.quantity import bytes_of
-from kvtui.sim.store import Obj, StoreError, now_rfc3339
+from kvtui.sim.store import Obj, StoreError, clone, now_rfc3339
 from kvtui.sim.world import Controller
 
 MIGRATION_FINALIZER = "kubevirt.io/migrationJobFinalize"
@@ -81,8 +80,10 @@ class EvacuationController(Controller):
 
     def _drain_tainted(self, node: Obj) -> bool:
         key = migration_config(self.store)["nodeDrainTaintKey"]
-        return any(t.get("key") == key and t.get("effect") == "NoSchedule"
-                   for t in (node.get("spec") or {}).get("taints") or ())
+        return any(
+            t.get("key") == key and t.get("effect") == "NoSchedule"
+            for t in (node.get("spec") or {}).get("taints") or ()
+        )
 
     def reconcile(self, item: tuple[str, str]) -> None:
         namespace, name = item
@@ -103,7 +104,8 @@ class EvacuationController(Controller):
             return  # External and None are never migrated by KubeVirt
         for vmim in self.store.list(VMIMS, namespace):
             if (vmim.get("spec") or {}).get("vmiName") == name and vmim_phase(
-                    vmim) not in FINAL_VMIM_PHASES:
+                vmim
+            ) not in FINAL_VMIM_PHASES:
                 return  # already migrating
         count, last_failure = self.failures.get(vmi["metadata"]["uid"], (0, 0.0))
         if count:
@@ -112,18 +114,26 @@ class EvacuationController(Controller):
                 self.after(last_failure + wait - self.world.now() + 0.01, item)
                 return
         descheduler = (vmi["metadata"].get("annotations") or {}).get(
-            "kubevirt.io/eviction-source") == "descheduler"
+            "kubevirt.io/eviction-source"
+        ) == "descheduler"
         migration = {
-            "apiVersion": "kubevirt.io/v1", "kind": "VirtualMachineInstanceMigration",
-            "metadata": {"generateName": "kubevirt-evacuation-", "namespace": namespace,
-                         "labels": {"kubevirt.io/vmi-name": name},
-                         "annotations": {"kubevirt.io/evacuationMigration": node}},
-            "spec": {"vmiName": name,
-                     "priority": "system-maintenance" if descheduler else "system-critical"},
+            "apiVersion": "kubevirt.io/v1",
+            "kind": "VirtualMachineInstanceMigration",
+            "metadata": {
+                "generateName": "kubevirt-evacuation-",
+                "namespace": namespace,
+                "labels": {"kubevirt.io/vmi-name": name},
+                "annotations": {"kubevirt.io/evacuationMigration": node},
+            },
+            "spec": {
+                "vmiName": name,
+                "priority": "system-maintenance" if descheduler else "system-critical",
+            },
         }
         created = self.store.create(VMIMS, migration)
-        self.world.record_event(vmi, "SuccessfulCreate",
-                                f"Created Migration {created['metadata']['name']}")
+        self.world.record_event(
+            vmi, "SuccessfulCreate", f"Created Migration {created['metadata']['name']}"
+        )
 
 
 class MigrationController(Controller):
@@ -207,10 +217,14 @@ class MigrationController(Controller):
         cfg = migration_config(self.store)
         active = [m for m in self.store.list(VMIMS) if vmim_phase(m) in ACTIVE_PHASES]
         source = (vmi.get("status") or {}).get("nodeName")
-        outbound = sum(1 for m in active if (m.get("status") or {}).get(
-            "migrationState", {}).get("sourceNode") == source)
+        outbound = sum(
+            1
+            for m in active
+            if (m.get("status") or {}).get("migrationState", {}).get("sourceNode") == source
+        )
         if len(active) >= int(cfg["parallelMigrationsPerCluster"]) or outbound >= int(
-                cfg["parallelOutboundMigrationsPerNode"]):
+            cfg["parallelOutboundMigrationsPerNode"]
+        ):
             return  # stays Pending; woken when a migration ends
         if self._first_in_line(vmim, source) is False:
             return
@@ -226,32 +240,47 @@ class MigrationController(Controller):
             term.setdefault("matchExpressions", []).append(exclude)
         required["nodeSelectorTerms"] = terms
         target = self.store.create(PODS, pod)
-        state = {"migrationUid": meta["uid"], "sourceNode": source,
-                 "sourcePod": self._source_pod_name(vmi), "targetPod": target["metadata"]["name"],
-                 "mode": "PreCopy", "completed": False, "failed": False}
+        state = {
+            "migrationUid": meta["uid"],
+            "sourceNode": source,
+            "sourcePod": self._source_pod_name(vmi),
+            "targetPod": target["metadata"]["name"],
+            "mode": "PreCopy",
+            "completed": False,
+            "failed": False,
+        }
         self._set_phase(vmim, "Scheduling", migrationState=state)
-        self.world.record_event(vmi, "PreparingTarget",
-                                f"Migration {meta['name']}: created target pod "
-                                f"{target['metadata']['name']}")
+        self.world.record_event(
+            vmi,
+            "PreparingTarget",
+            f"Migration {meta['name']}: created target pod {target['metadata']['name']}",
+        )
 
     def _first_in_line(self, vmim: Obj, source: str | None) -> bool:
         """Pending migrations go by priority, then age (KubeVirt's priority queue)."""
         pending = [m for m in self.store.list(VMIMS) if vmim_phase(m) == "Pending"]
-        pending.sort(key=lambda m: (PRIORITY_ORDER.get((m.get("spec") or {}).get(
-            "priority", "user-triggered"), 1), m["metadata"]["creationTimestamp"],
-            m["metadata"]["name"]))
+        pending.sort(
+            key=lambda m: (
+                PRIORITY_ORDER.get((m.get("spec") or {}).get("priority", "user-triggered"), 1),
+                m["metadata"]["creationTimestamp"],
+                m["metadata"]["name"],
+            )
+        )
         cfg = migration_config(self.store)
         active = sum(1 for m in self.store.list(VMIMS) if vmim_phase(m) in ACTIVE_PHASES)
         free = int(cfg["parallelMigrationsPerCluster"]) - active
-        return vmim["metadata"]["uid"] in {m["metadata"]["uid"] for m in pending[:max(free, 0)]}
+        return vmim["metadata"]["uid"] in {m["metadata"]["uid"] for m in pending[: max(free, 0)]}
 
     def _source_pod_name(self, vmi: Obj) -> str:
         node = (vmi.get("status") or {}).get("nodeName")
         uid = vmi["metadata"]["uid"]
         for pod in self.store.list(PODS, vmi["metadata"]["namespace"]):
             labels = pod["metadata"].get("labels") or {}
-            if (labels.get("kubevirt.io/created-by") == uid and not pod_is_terminated(pod)
-                    and (pod.get("spec") or {}).get("nodeName") == node):
+            if (
+                labels.get("kubevirt.io/created-by") == uid
+                and not pod_is_terminated(pod)
+                and (pod.get("spec") or {}).get("nodeName") == node
+            ):
                 return pod["metadata"]["name"]
         return ""
 
@@ -277,28 +306,32 @@ class MigrationController(Controller):
                     self.after(5.0, (vmim["metadata"]["namespace"], vmim["metadata"]["name"]))
                 return
             state = dict((vmim.get("status") or {}).get("migrationState") or {})
-            state.update(targetNode=node,
-                         targetNodeAddress=(pod.get("status") or {}).get("hostIP", ""))
+            state.update(
+                targetNode=node, targetNodeAddress=(pod.get("status") or {}).get("hostIP", "")
+            )
             vmim = self._set_phase(vmim, "Scheduled", migrationState=state) or vmim
             vmim = self._set_phase(vmim, "PreparingTarget") or vmim
             self._mark_vmi_target(vmi, vmim, pod)
-            self.after(TARGET_PREPARE_SECONDS, (vmim["metadata"]["namespace"],
-                                                vmim["metadata"]["name"]))
+            self.after(
+                TARGET_PREPARE_SECONDS, (vmim["metadata"]["namespace"], vmim["metadata"]["name"])
+            )
             return
         if phase == "PreparingTarget":
             if now - self._phase_time(vmim, "PreparingTarget") < TARGET_PREPARE_SECONDS:
-                self.after(TARGET_PREPARE_SECONDS, (vmim["metadata"]["namespace"],
-                                                    vmim["metadata"]["name"]))
+                self.after(
+                    TARGET_PREPARE_SECONDS,
+                    (vmim["metadata"]["namespace"], vmim["metadata"]["name"]),
+                )
                 return
             vmim = self._set_phase(vmim, "TargetReady") or vmim
             self._start_transfer(vmim, vmi)
 
     def _phase_time(self, vmim: Obj, phase: str) -> float:
-        for stamp in reversed((vmim.get("status") or {}).get("phaseTransitionTimestamps")
-                              or ()):
+        for stamp in reversed((vmim.get("status") or {}).get("phaseTransitionTimestamps") or ()):
             if stamp.get("phase") == phase:
-                return calendar.timegm(time.strptime(stamp["phaseTransitionTimestamp"],
-                                                     "%Y-%m-%dT%H:%M:%SZ"))
+                return calendar.timegm(
+                    time.strptime(stamp["phaseTransitionTimestamp"], "%Y-%m-%dT%H:%M:%SZ")
+                )
         return self.world.now()
 
     def _mark_vmi_target(self, vmi: Obj, vmim: Obj, pod: Obj) -> None:
@@ -308,7 +341,8 @@ class MigrationController(Controller):
         def change(obj: Obj) -> None:
             st = obj.setdefault("status", {})
             obj["metadata"].setdefault("labels", {})[LABEL_MIGRATION_TARGET] = state.get(
-                "targetNode", "")
+                "targetNode", ""
+            )
             active = dict(st.get("activePods") or {})
             active[pod["metadata"]["uid"]] = state.get("targetNode", "")
             st["activePods"] = active
@@ -323,21 +357,29 @@ class MigrationController(Controller):
         state["targetNodeDomainReadyTimestamp"] = _ts(now)
         vmim = self._set_phase(vmim, "Running", migrationState=state) or vmim
         memory = guest_memory(vmi)
-        dirty = bytes_of((vmi["metadata"].get("annotations") or {}).get(
-            ANN_DIRTY_RATE, DEFAULT_DIRTY_RATE))
+        dirty = bytes_of(
+            (vmi["metadata"].get("annotations") or {}).get(ANN_DIRTY_RATE, DEFAULT_DIRTY_RATE)
+        )
         self.progress[vmi["metadata"]["uid"]] = MigrationProgress(
-            vmi_namespace=vmi["metadata"]["namespace"], vmi_name=vmi["metadata"]["name"],
-            migration_name=vmim["metadata"]["name"], source_node=state.get("sourceNode", ""),
-            target_node=state.get("targetNode", ""), memory_bytes=memory,
-            remaining_bytes=memory, dirty_rate=float(dirty), started_at=now,
+            vmi_namespace=vmi["metadata"]["namespace"],
+            vmi_name=vmi["metadata"]["name"],
+            migration_name=vmim["metadata"]["name"],
+            source_node=state.get("sourceNode", ""),
+            target_node=state.get("targetNode", ""),
+            memory_bytes=memory,
+            remaining_bytes=memory,
+            dirty_rate=float(dirty),
+            started_at=now,
             last_progress_at=now,
         )
         self.guest_dirty_rate[vmi["metadata"]["uid"]] = float(dirty)
         meta = vmi["metadata"]
 
         def change(obj: Obj) -> None:
-            obj.setdefault("status", {})["migrationState"] = {**state,
-                                                             "targetNodeDomainDetected": True}
+            obj.setdefault("status", {})["migrationState"] = {
+                **state,
+                "targetNodeDomainDetected": True,
+            }
 
         self.store.mutate(VMIS, meta["namespace"], meta["name"], change)
         faults = self.world.settings.get("faults")
@@ -373,7 +415,10 @@ class MigrationController(Controller):
             prog.transfer_rate = bandwidth
             prog.processed_bytes += int(bandwidth * dt)
             before = prog.remaining_bytes
-            prog.remaining_bytes = max(0, int(prog.remaining_bytes + (dirty - bandwidth) * dt))
+            # Never more left than the guest has: a page dirtied twice is sent once.
+            prog.remaining_bytes = min(
+                prog.memory_bytes, max(0, int(prog.remaining_bytes + (dirty - bandwidth) * dt))
+            )
             prog.dirty_rate = dirty
             prog.iteration += 1
             if prog.remaining_bytes < before - bandwidth * dt * 0.01:
@@ -383,29 +428,49 @@ class MigrationController(Controller):
                 continue
             elapsed = now - prog.started_at
             completion = float(cfg["completionTimeoutPerGiB"]) * max(
-                1.0, prog.memory_bytes / 1024**3)
+                1.0, prog.memory_bytes / 1024**3
+            )
             if now - prog.last_progress_at > float(cfg["progressTimeout"]):
-                self._finish(vmim, vmi, False, "Live migration stuck for "
-                             f"{int(now - prog.last_progress_at)} sec and has been aborted")
+                self._finish(
+                    vmim,
+                    vmi,
+                    False,
+                    "Live migration stuck for "
+                    f"{int(now - prog.last_progress_at)} sec and has been aborted",
+                )
             elif elapsed > completion:
                 if cfg.get("allowPostCopy"):
                     prog.mode = "PostCopy"
                     self._set_mode(vmi, "PostCopy")
                 else:
-                    self._finish(vmim, vmi, False, f"Live migration is not completed after "
-                                 f"{int(completion)} sec and has been aborted")
+                    self._finish(
+                        vmim,
+                        vmi,
+                        False,
+                        f"Live migration is not completed after "
+                        f"{int(completion)} sec and has been aborted",
+                    )
 
     def _set_mode(self, vmi: Obj, mode: str) -> None:
         meta = vmi["metadata"]
-        self.store.mutate(VMIS, meta["namespace"], meta["name"], lambda o: o.setdefault(
-            "status", {}).setdefault("migrationState", {}).__setitem__("mode", mode))
+        self.store.mutate(
+            VMIS,
+            meta["namespace"],
+            meta["name"],
+            lambda o: (
+                o.setdefault("status", {})
+                .setdefault("migrationState", {})
+                .__setitem__("mode", mode)
+            ),
+        )
 
     # -- endings -------------------------------------------------------------------------
     def _finish(self, vmim: Obj, vmi: Obj | None, succeeded: bool, reason: str) -> None:
         now = self.world.now()
         self.progress.pop((vmi or {}).get("metadata", {}).get("uid", ""), None)
         state = dict((vmim.get("status") or {}).get("migrationState") or {})
-        state.update(endTimestamp=_ts(now), completed=succeeded, failed=not succeeded)
+        # KubeVirt's `completed` means the migration process ended, whatever its outcome.
+        state.update(endTimestamp=_ts(now), completed=True, failed=not succeeded)
         if not succeeded:
             state["failureReason"] = reason
         target = self._target_pod(vmim)
@@ -415,26 +480,39 @@ class MigrationController(Controller):
             self._complete_source_pod(vmi, state)
         elif target is not None and not target["metadata"].get("deletionTimestamp"):
             with contextlib.suppress(StoreError):
-                self.store.delete(PODS, target["metadata"]["namespace"],
-                                  target["metadata"]["name"], grace_seconds=0)
+                self.store.delete(
+                    PODS,
+                    target["metadata"]["namespace"],
+                    target["metadata"]["name"],
+                    grace_seconds=0,
+                )
         self._set_phase(vmim, "Succeeded" if succeeded else "Failed", migrationState=state)
         if vmi is not None:
             if succeeded:
-                self.world.record_event(vmi, "Migrated", "The VirtualMachineInstance migrated "
-                                        f"to node {state.get('targetNode')}.",
-                                        component="virt-handler")
+                self.world.record_event(
+                    vmi,
+                    "Migrated",
+                    f"The VirtualMachineInstance migrated to node {state.get('targetNode')}.",
+                    component="virt-handler",
+                )
             else:
-                self.world.record_event(vmi, "MigrationFailed", f"VirtualMachineInstance "
-                                        f"migration uid {vmim['metadata']['uid']} failed. "
-                                        f"reason: {reason}", "Warning",
-                                        component="virt-handler")
+                self.world.record_event(
+                    vmi,
+                    "MigrationFailed",
+                    f"VirtualMachineInstance "
+                    f"migration uid {vmim['metadata']['uid']} failed. "
+                    f"reason: {reason}",
+                    "Warning",
+                    component="virt-handler",
+                )
                 evac = self.world.find(EvacuationController)
                 uid = vmi["metadata"]["uid"]
                 evac.failures[uid] = (evac.failures.get(uid, (0, 0.0))[0] + 1, now)
         self._wake_pending()
 
-    def _update_vmi_after(self, vmi: Obj, vmim: Obj, state: dict, succeeded: bool,
-                          target: Obj | None) -> None:
+    def _update_vmi_after(
+        self, vmi: Obj, vmim: Obj, state: dict, succeeded: bool, target: Obj | None
+    ) -> None:
         meta = vmi["metadata"]
         now = self.world.now()
 
@@ -454,12 +532,12 @@ class MigrationController(Controller):
                 for iface in st.get("interfaces") or ():
                     iface["ipAddress"] = ip
                     iface["ipAddresses"] = [ip]
-                (obj["metadata"].get("annotations") or {}).pop("kubevirt.io/eviction-source",
-                                                               None)
+                (obj["metadata"].get("annotations") or {}).pop("kubevirt.io/eviction-source", None)
             else:
                 src = state.get("sourceNode", "")
-                st["activePods"] = {k: v for k, v in (st.get("activePods") or {}).items()
-                                    if v == src} or st.get("activePods", {})
+                st["activePods"] = {
+                    k: v for k, v in (st.get("activePods") or {}).items() if v == src
+                } or st.get("activePods", {})
             set_condition(obj, "Ready", "True", now)
 
         self.store.mutate(VMIS, meta["namespace"], meta["name"], change)
@@ -477,8 +555,14 @@ class MigrationController(Controller):
             st["phase"] = "Succeeded"
             for cs in st.get("containerStatuses") or ():
                 started = ((cs.get("state") or {}).get("running") or {}).get("startedAt")
-                cs["state"] = {"terminated": {"exitCode": 0, "reason": "Completed",
-                                              "startedAt": started, "finishedAt": now}}
+                cs["state"] = {
+                    "terminated": {
+                        "exitCode": 0,
+                        "reason": "Completed",
+                        "startedAt": started,
+                        "finishedAt": now,
+                    }
+                }
                 cs["ready"] = False
                 cs["started"] = False
             for cond in st.get("conditions") or ():
@@ -493,18 +577,24 @@ class MigrationController(Controller):
         """Deleting a VMIM aborts a migration that has not finished, then lets it go."""
         meta = vmim["metadata"]
         if vmim_phase(vmim) not in FINAL_VMIM_PHASES and vmim_phase(vmim) != "":
-            vmi = self.store.get(VMIS, meta["namespace"], (vmim.get("spec") or {}).get(
-                "vmiName", ""))
+            vmi = self.store.get(
+                VMIS, meta["namespace"], (vmim.get("spec") or {}).get("vmiName", "")
+            )
             state = dict((vmim.get("status") or {}).get("migrationState") or {})
             state.update(abortRequested=True, abortStatus="Succeeded")
-            self.store.mutate(VMIMS, meta["namespace"], meta["name"], lambda o: o.setdefault(
-                "status", {}).__setitem__("migrationState", state))
+            self.store.mutate(
+                VMIMS,
+                meta["namespace"],
+                meta["name"],
+                lambda o: o.setdefault("status", {}).__setitem__("migrationState", state),
+            )
             vmim = self.store.get(VMIMS, meta["namespace"], meta["name"]) or vmim
             self._finish(vmim, vmi, False, "Migration aborted by the user (VMIM deleted)")
             vmim = self.store.get(VMIMS, meta["namespace"], meta["name"]) or vmim
-        finalizers = [f for f in vmim["metadata"].get("finalizers") or []
-                      if f != MIGRATION_FINALIZER]
+        finalizers = [
+            f for f in vmim["metadata"].get("finalizers") or [] if f != MIGRATION_FINALIZER
+        ]
         if finalizers != (vmim["metadata"].get("finalizers") or []):
-            new = copy.deepcopy(vmim)
+            new = clone(vmim)
             new["metadata"]["finalizers"] = finalizers
             self.store.replace(VMIMS, new, check_rv=False)

@@ -7,7 +7,6 @@ beyond that) and keeps `status.printableStatus` as `kubectl get vm` shows it.
 from __future__ import annotations
 
 import contextlib
-import copy
 from typing import Any
 
 from kvtui.sim.kubevirt import (
@@ -19,20 +18,19 @@ from kvtui.sim.kubevirt import (
     effective_eviction_strategy,
     set_condition,
 )
-from kvtui.sim.store import Obj, StoreError
+from kvtui.sim.store import Obj, StoreError, clone
 from kvtui.sim.world import Controller
 
 VM_FINALIZER = "kubevirt.io/virtualMachineControllerFinalize"
 VMI_FINALIZER = "kubevirt.io/foregroundDeleteVirtualMachine"
 DATAVOLUMES = "cdi.kubevirt.io/datavolumes"
 PVCS = "/persistentvolumeclaims"
+_IT = "instancetype.kubevirt.io/"
 INSTANCETYPE_KEYS = {
-    "VirtualMachineInstancetype": "instancetype.kubevirt.io/virtualmachineinstancetypes",
-    "VirtualMachineClusterInstancetype":
-        "instancetype.kubevirt.io/virtualmachineclusterinstancetypes",
-    "VirtualMachinePreference": "instancetype.kubevirt.io/virtualmachinepreferences",
-    "VirtualMachineClusterPreference":
-        "instancetype.kubevirt.io/virtualmachineclusterpreferences",
+    "VirtualMachineInstancetype": _IT + "virtualmachineinstancetypes",
+    "VirtualMachineClusterInstancetype": _IT + "virtualmachineclusterinstancetypes",
+    "VirtualMachinePreference": _IT + "virtualmachinepreferences",
+    "VirtualMachineClusterPreference": _IT + "virtualmachineclusterpreferences",
 }
 
 
@@ -45,8 +43,14 @@ def run_strategy(vm: Obj) -> str:
 
 def owner_ref(obj: Obj) -> dict[str, Any]:
     meta = obj["metadata"]
-    return {"apiVersion": obj["apiVersion"], "kind": obj["kind"], "name": meta["name"],
-            "uid": meta["uid"], "controller": True, "blockOwnerDeletion": True}
+    return {
+        "apiVersion": obj["apiVersion"],
+        "kind": obj["kind"],
+        "name": meta["name"],
+        "uid": meta["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
 
 
 class VmController(Controller):
@@ -71,8 +75,12 @@ class VmController(Controller):
             self._finalize(vm, vmi)
             return
         if VM_FINALIZER not in (vm["metadata"].get("finalizers") or []):
-            self.store.mutate(VMS, namespace, name, lambda o: o["metadata"].setdefault(
-                "finalizers", []).append(VM_FINALIZER))
+            self.store.mutate(
+                VMS,
+                namespace,
+                name,
+                lambda o: o["metadata"].setdefault("finalizers", []).append(VM_FINALIZER),
+            )
         self._ensure_datavolumes(vm)
         vmi = self._apply_run_strategy(vm, vmi)
         self._update_status(namespace, name, vmi)
@@ -81,8 +89,9 @@ class VmController(Controller):
     def _apply_run_strategy(self, vm: Obj, vmi: Obj | None) -> Obj | None:
         meta = vm["metadata"]
         strategy = run_strategy(vm)
-        requests = [r.get("action") for r in (vm.get("status") or {}).get(
-            "stateChangeRequests") or ()]
+        requests = [
+            r.get("action") for r in (vm.get("status") or {}).get("stateChangeRequests") or ()
+        ]
         phase = ((vmi or {}).get("status") or {}).get("phase")
         deleting = bool(vmi and vmi["metadata"].get("deletionTimestamp"))
         if requests:
@@ -113,8 +122,12 @@ class VmController(Controller):
 
     def _clear_requests(self, vm: Obj) -> None:
         meta = vm["metadata"]
-        self.store.mutate(VMS, meta["namespace"], meta["name"],
-                          lambda o: (o.get("status") or {}).pop("stateChangeRequests", None))
+        self.store.mutate(
+            VMS,
+            meta["namespace"],
+            meta["name"],
+            lambda o: (o.get("status") or {}).pop("stateChangeRequests", None),
+        )
 
     def _stop(self, vmi: Obj) -> None:
         meta = vmi["metadata"]
@@ -127,30 +140,46 @@ class VmController(Controller):
             created = self.store.create(VMIS, vmi)
         except StoreError:
             return None
-        self.world.record_event(vm, "SuccessfulCreate",
-                                f"Started the virtual machine by creating the new virtual "
-                                f"machine instance {vm['metadata']['name']}")
+        self.world.record_event(
+            vm,
+            "SuccessfulCreate",
+            f"Started the virtual machine by creating the new virtual "
+            f"machine instance {vm['metadata']['name']}",
+        )
         return created
 
     def build_vmi(self, vm: Obj) -> Obj:
         """The VMI the template describes, with the instancetype and preference applied."""
         meta = vm["metadata"]
-        template = copy.deepcopy((vm.get("spec") or {}).get("template") or {})
+        template = clone((vm.get("spec") or {}).get("template") or {})
         tmeta = template.get("metadata") or {}
         spec = template.get("spec") or {}
         domain = spec.setdefault("domain", {})
-        instancetype = self._lookup(meta["namespace"], (vm.get("spec") or {}).get(
-            "instancetype"), "VirtualMachineClusterInstancetype")
-        preference = self._lookup(meta["namespace"], (vm.get("spec") or {}).get(
-            "preference"), "VirtualMachineClusterPreference")
+        instancetype = self._lookup(
+            meta["namespace"],
+            (vm.get("spec") or {}).get("instancetype"),
+            "VirtualMachineClusterInstancetype",
+        )
+        preference = self._lookup(
+            meta["namespace"],
+            (vm.get("spec") or {}).get("preference"),
+            "VirtualMachineClusterPreference",
+        )
         if instancetype:
             itspec = instancetype.get("spec") or {}
             guest = int((itspec.get("cpu") or {}).get("guest", 1))
-            topology = ((preference or {}).get("spec") or {}).get("cpu", {}).get(
-                "preferredCPUTopology", "sockets")
+            topology = (
+                ((preference or {}).get("spec") or {})
+                .get("cpu", {})
+                .get("preferredCPUTopology", "sockets")
+            )
             cpu = domain.setdefault("cpu", {})
-            key = {"preferCores": "cores", "cores": "cores", "preferThreads": "threads",
-                   "threads": "threads"}.get(topology, "sockets")
+            key = {
+                "preferCores": "cores",
+                "cores": "cores",
+                "preferThreads": "threads",
+                "threads": "threads",
+            }.get(topology, "sockets")
             cpu.update({"sockets": 1, "cores": 1, "threads": 1})
             cpu[key] = guest
             if (itspec.get("cpu") or {}).get("dedicatedCPUPlacement"):
@@ -206,47 +235,71 @@ class VmController(Controller):
             storage = spec.get("storage") or spec.get("pvc") or {}
             sc_name = storage.get("storageClassName") or self._default_storage_class()
             modes = storage.get("accessModes") or self._profile_modes(sc_name)
-            size = ((storage.get("resources") or {}).get("requests") or {}).get(
-                "storage", "10Gi")
+            size = ((storage.get("resources") or {}).get("requests") or {}).get("storage", "10Gi")
             volume_mode = storage.get("volumeMode") or "Filesystem"
             dv = {
-                "apiVersion": "cdi.kubevirt.io/v1beta1", "kind": "DataVolume",
-                "metadata": {"name": name, "namespace": meta["namespace"],
-                             "labels": dict(tmeta.get("labels") or {}),
-                             "annotations": dict(tmeta.get("annotations") or {}),
-                             "ownerReferences": [owner_ref(vm)]},
-                "spec": copy.deepcopy(spec),
-                "status": {"phase": "Succeeded", "progress": "100.0%", "claimName": name,
-                           "restartCount": 0},
+                "apiVersion": "cdi.kubevirt.io/v1beta1",
+                "kind": "DataVolume",
+                "metadata": {
+                    "name": name,
+                    "namespace": meta["namespace"],
+                    "labels": dict(tmeta.get("labels") or {}),
+                    "annotations": dict(tmeta.get("annotations") or {}),
+                    "ownerReferences": [owner_ref(vm)],
+                },
+                "spec": clone(spec),
+                "status": {
+                    "phase": "Succeeded",
+                    "progress": "100.0%",
+                    "claimName": name,
+                    "restartCount": 0,
+                },
             }
             dv_obj = self.store.create(DATAVOLUMES, dv)
             if self.store.get(PVCS, meta["namespace"], name) is None:
-                self.store.create(PVCS, {
-                    "apiVersion": "v1", "kind": "PersistentVolumeClaim",
-                    "metadata": {"name": name, "namespace": meta["namespace"],
-                                 "labels": {"app": "containerized-data-importer"},
-                                 "ownerReferences": [owner_ref(dv_obj)]},
-                    "spec": {"accessModes": modes, "storageClassName": sc_name,
-                             "volumeMode": volume_mode, "volumeName": "pvc-" + dv_obj["metadata"]["uid"],
-                             "resources": {"requests": {"storage": size}}},
-                    "status": {"phase": "Bound", "accessModes": modes,
-                               "capacity": {"storage": size}},
-                })
+                self.store.create(
+                    PVCS,
+                    {
+                        "apiVersion": "v1",
+                        "kind": "PersistentVolumeClaim",
+                        "metadata": {
+                            "name": name,
+                            "namespace": meta["namespace"],
+                            "labels": {"app": "containerized-data-importer"},
+                            "ownerReferences": [owner_ref(dv_obj)],
+                        },
+                        "spec": {
+                            "accessModes": modes,
+                            "storageClassName": sc_name,
+                            "volumeMode": volume_mode,
+                            "volumeName": "pvc-" + dv_obj["metadata"]["uid"],
+                            "resources": {"requests": {"storage": size}},
+                        },
+                        "status": {
+                            "phase": "Bound",
+                            "accessModes": modes,
+                            "capacity": {"storage": size},
+                        },
+                    },
+                )
 
     def _default_storage_class(self) -> str:
         for sc in self.store.list("storage.k8s.io/storageclasses"):
             if (sc["metadata"].get("annotations") or {}).get(
-                    "storageclass.kubernetes.io/is-default-class") == "true":
+                "storageclass.kubernetes.io/is-default-class"
+            ) == "true":
                 return sc["metadata"]["name"]
         return ""
 
     def _profile_modes(self, sc_name: str) -> list[str]:
         """CDI fills unset access modes from the StorageProfile: RWX if offered, else RWO."""
         profile = self.store.get("cdi.kubevirt.io/storageprofiles", None, sc_name)
-        offered = [m for cps in ((profile or {}).get("status") or {}).get(
-            "claimPropertySets") or () for m in cps.get("accessModes") or ()]
-        return ["ReadWriteMany"] if "ReadWriteMany" in offered or not offered else [
-            "ReadWriteOnce"]
+        offered = [
+            m
+            for cps in ((profile or {}).get("status") or {}).get("claimPropertySets") or ()
+            for m in cps.get("accessModes") or ()
+        ]
+        return ["ReadWriteMany"] if "ReadWriteMany" in offered or not offered else ["ReadWriteOnce"]
 
     # -- status --------------------------------------------------------------------------
     def _update_status(self, namespace: str, name: str, vmi: Obj | None) -> None:
@@ -265,20 +318,31 @@ class VmController(Controller):
                 status.pop("ready", None)
             if created:
                 vmi_ready = condition(vmi, "Ready") or {}
-                set_condition(vm, "Ready", "True" if ready else "False", now,
-                              "" if ready else vmi_ready.get("reason", "VMINotReady"),
-                              "" if ready else vmi_ready.get("message", ""))
+                set_condition(
+                    vm,
+                    "Ready",
+                    "True" if ready else "False",
+                    now,
+                    "" if ready else vmi_ready.get("reason", "VMINotReady"),
+                    "" if ready else vmi_ready.get("message", ""),
+                )
             else:
                 set_condition(vm, "Ready", "False", now, "VMINotExists", "VMI does not exist")
-            for ref, field in (("instancetype", "instancetypeRef"),
-                               ("preference", "preferenceRef")):
+            for ref, field in (
+                ("instancetype", "instancetypeRef"),
+                ("preference", "preferenceRef"),
+            ):
                 spec_ref = (vm.get("spec") or {}).get(ref)
                 if spec_ref:
-                    status[field] = {"name": spec_ref.get("name"),
-                                     "kind": spec_ref.get("kind") or (
-                                         "VirtualMachineClusterInstancetype"
-                                         if ref == "instancetype"
-                                         else "VirtualMachineClusterPreference")}
+                    status[field] = {
+                        "name": spec_ref.get("name"),
+                        "kind": spec_ref.get("kind")
+                        or (
+                            "VirtualMachineClusterInstancetype"
+                            if ref == "instancetype"
+                            else "VirtualMachineClusterPreference"
+                        ),
+                    }
 
         self.store.mutate(VMS, namespace, name, change)
 
@@ -293,8 +357,13 @@ class VmController(Controller):
         status = vmi.get("status") or {}
         phase = status.get("phase")
         if phase in FINAL_VMI_PHASES:
-            return "Stopped" if phase == "Succeeded" else "CrashLoopBackOff" if run_strategy(
-                vm) == "Always" else "Stopped"
+            return (
+                "Stopped"
+                if phase == "Succeeded"
+                else "CrashLoopBackOff"
+                if run_strategy(vm) == "Always"
+                else "Stopped"
+            )
         scheduled = condition(vmi, "PodScheduled")
         if scheduled and scheduled.get("status") == "False":
             return "ErrorUnschedulable"
@@ -317,6 +386,6 @@ class VmController(Controller):
             return
         finalizers = [f for f in meta.get("finalizers") or [] if f != VM_FINALIZER]
         if finalizers != (meta.get("finalizers") or []):
-            new = copy.deepcopy(vm)
+            new = clone(vm)
             new["metadata"]["finalizers"] = finalizers
             self.store.replace(VMS, new, check_rv=False)

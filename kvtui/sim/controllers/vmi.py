@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import calendar
 import contextlib
-import copy
 import hashlib
 import time
 from typing import Any
@@ -29,14 +28,22 @@ from kvtui.sim.kubevirt import (
 )
 from kvtui.sim.model import LABEL_SCHEDULABLE, LABEL_VMI_NODE
 from kvtui.sim.quantity import bytes_of, cpu_millis
-from kvtui.sim.store import Obj, StoreError, now_rfc3339
+from kvtui.sim.store import Obj, StoreError, clone, now_rfc3339
 from kvtui.sim.world import Controller
 
 LAUNCHER_IMAGE = "quay.io/kubevirt/virt-launcher:v1.5.3"
 BOOT_SECONDS = 2.0  # from pod Running to domain Running
 OVERHEAD_BYTES = 220 * 1024 * 1024
-EMPTY_DIRS = ("private", "public", "sockets", "virt-bin-share-dir", "libvirt-runtime",
-              "ephemeral-disks", "container-disks", "hotplug-disks")
+EMPTY_DIRS = (
+    "private",
+    "public",
+    "sockets",
+    "virt-bin-share-dir",
+    "libvirt-runtime",
+    "ephemeral-disks",
+    "container-disks",
+    "hotplug-disks",
+)
 
 
 def vmi_id(name: str) -> str:
@@ -53,8 +60,11 @@ def vcpus(vmi: Obj) -> int:
 
 def guest_memory(vmi: Obj) -> int:
     domain = (vmi.get("spec") or {}).get("domain") or {}
-    value = (domain.get("memory") or {}).get("guest") or (
-        (domain.get("resources") or {}).get("requests") or {}).get("memory") or "1Gi"
+    value = (
+        (domain.get("memory") or {}).get("guest")
+        or ((domain.get("resources") or {}).get("requests") or {}).get("memory")
+        or "1Gi"
+    )
     return bytes_of(value)
 
 
@@ -73,24 +83,39 @@ def launcher_pod(vmi: Obj, cpu_request: str = "100m") -> Obj:
     name = meta["name"]
     hostname = (spec.get("hostname") or name.split(".")[0])[:63]
     labels = dict(meta.get("labels") or {})
-    labels.update({"kubevirt.io": "virt-launcher", "kubevirt.io/created-by": meta["uid"],
-                   "vm.kubevirt.io/name": hostname, "vmi.kubevirt.io/id": vmi_id(name)})
+    labels.update(
+        {
+            "kubevirt.io": "virt-launcher",
+            "kubevirt.io/created-by": meta["uid"],
+            "vm.kubevirt.io/name": hostname,
+            "vmi.kubevirt.io/id": vmi_id(name),
+        }
+    )
     labels.pop(LABEL_VMI_NODE, None)
-    annotations = {k: v for k, v in (meta.get("annotations") or {}).items()
-                   if k.startswith(("sim.kvtui.dev/", "kubevirt.io/allow-pod-bridge",
-                                    "ovn.kubernetes.io/"))}
-    annotations.update({"kubevirt.io/domain": name,
-                        "kubectl.kubernetes.io/default-container": "compute",
-                        "kubevirt.io/migrationTransportUnix": "true",
-                        "descheduler.alpha.kubernetes.io/request-evict-only": ""})
+    annotations = {
+        k: v
+        for k, v in (meta.get("annotations") or {}).items()
+        if k.startswith(("sim.kvtui.dev/", "kubevirt.io/allow-pod-bridge", "ovn.kubernetes.io/"))
+    }
+    annotations.update(
+        {
+            "kubevirt.io/domain": name,
+            "kubectl.kubernetes.io/default-container": "compute",
+            "kubevirt.io/migrationTransportUnix": "true",
+            "descheduler.alpha.kubernetes.io/request-evict-only": "",
+        }
+    )
     requests = dict((domain.get("resources") or {}).get("requests") or {})
     limits = dict((domain.get("resources") or {}).get("limits") or {})
     memory = guest_memory(vmi) + OVERHEAD_BYTES
     if "cpu" not in requests:
         requests["cpu"] = f"{vcpus(vmi) * cpu_millis(cpu_request)}m"
     requests["memory"] = str(memory)
-    for device in ("devices.kubevirt.io/kvm", "devices.kubevirt.io/tun",
-                   "devices.kubevirt.io/vhost-net"):
+    for device in (
+        "devices.kubevirt.io/kvm",
+        "devices.kubevirt.io/tun",
+        "devices.kubevirt.io/vhost-net",
+    ):
         requests[device] = "1"
         limits[device] = "1"
     if "memory" in limits:
@@ -98,39 +123,60 @@ def launcher_pod(vmi: Obj, cpu_request: str = "100m") -> Obj:
     volumes: list[dict[str, Any]] = [{"name": v, "emptyDir": {}} for v in EMPTY_DIRS]
     for volume in spec.get("volumes") or ():
         claim = (volume.get("dataVolume") or {}).get("name") or (
-            volume.get("persistentVolumeClaim") or {}).get("claimName")
+            volume.get("persistentVolumeClaim") or {}
+        ).get("claimName")
         if claim:
-            volumes.append({"name": volume.get("name", claim),
-                            "persistentVolumeClaim": {"claimName": claim}})
+            volumes.append(
+                {"name": volume.get("name", claim), "persistentVolumeClaim": {"claimName": claim}}
+            )
     node_selector = dict(spec.get("nodeSelector") or {})
     node_selector[LABEL_SCHEDULABLE] = "true"
     pod_spec: dict[str, Any] = {
-        "containers": [{
-            "name": "compute", "image": LAUNCHER_IMAGE,
-            "command": ["/usr/bin/virt-launcher-monitor", "--uid", meta["uid"],
-                        "--namespace", meta["namespace"], "--name", name],
-            "resources": {"requests": requests, "limits": limits},
-        }],
+        "containers": [
+            {
+                "name": "compute",
+                "image": LAUNCHER_IMAGE,
+                "command": [
+                    "/usr/bin/virt-launcher-monitor",
+                    "--uid",
+                    meta["uid"],
+                    "--namespace",
+                    meta["namespace"],
+                    "--name",
+                    name,
+                ],
+                "resources": {"requests": requests, "limits": limits},
+            }
+        ],
         "restartPolicy": "Never",
         "hostname": hostname,
         "nodeSelector": node_selector,
         "readinessGates": [{"conditionType": "kubevirt.io/virtual-machine-unpaused"}],
-        "terminationGracePeriodSeconds": int(spec.get("terminationGracePeriodSeconds",
-                                                      30)) + 15,
+        "terminationGracePeriodSeconds": int(spec.get("terminationGracePeriodSeconds", 30)) + 15,
         "volumes": volumes,
         "automountServiceAccountToken": False,
         "schedulerName": spec.get("schedulerName") or "default-scheduler",
         "dnsPolicy": spec.get("dnsPolicy") or "ClusterFirst",
     }
-    for key in ("affinity", "tolerations", "topologySpreadConstraints", "dnsConfig",
-                "priorityClassName"):
+    for key in (
+        "affinity",
+        "tolerations",
+        "topologySpreadConstraints",
+        "dnsConfig",
+        "priorityClassName",
+    ):
         if spec.get(key):
-            pod_spec[key] = copy.deepcopy(spec[key])
+            pod_spec[key] = clone(spec[key])
     return {
-        "apiVersion": "v1", "kind": "Pod",
-        "metadata": {"generateName": f"virt-launcher-{name}-", "namespace": meta["namespace"],
-                     "labels": labels, "annotations": annotations,
-                     "ownerReferences": [owner_ref(vmi)]},
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "generateName": f"virt-launcher-{name}-",
+            "namespace": meta["namespace"],
+            "labels": labels,
+            "annotations": annotations,
+            "ownerReferences": [owner_ref(vmi)],
+        },
         "spec": pod_spec,
         "status": {"phase": "Pending"},
     }
@@ -154,8 +200,11 @@ class VmiController(Controller):
     def pods_of(self, vmi: Obj) -> list[Obj]:
         meta = vmi["metadata"]
         uid = meta["uid"]
-        return [p for p in self.store.list(PODS, meta["namespace"])
-                if (p["metadata"].get("labels") or {}).get("kubevirt.io/created-by") == uid]
+        return [
+            p
+            for p in self.store.list(PODS, meta["namespace"])
+            if (p["metadata"].get("labels") or {}).get("kubevirt.io/created-by") == uid
+        ]
 
     def reconcile(self, item: tuple[str, str]) -> None:
         namespace, name = item
@@ -187,8 +236,14 @@ class VmiController(Controller):
         live = [p for p in pods if not pod_is_terminated(p)]
         if node:
             return next((p for p in live if (p.get("spec") or {}).get("nodeName") == node), None)
-        return next((p for p in live if not (p["metadata"].get("labels") or {}).get(
-            "kubevirt.io/migrationJobUID")), None)
+        return next(
+            (
+                p
+                for p in live
+                if not (p["metadata"].get("labels") or {}).get("kubevirt.io/migrationJobUID")
+            ),
+            None,
+        )
 
     def _create_pod(self, vmi: Obj) -> None:
         cfg = cluster_config(self.store)
@@ -208,12 +263,14 @@ class VmiController(Controller):
             strategy = (obj.get("spec") or {}).get("evictionStrategy")
             if not strategy and cfg.get("evictionStrategy"):
                 obj["spec"]["evictionStrategy"] = cfg["evictionStrategy"]
-            set_condition(obj, "Ready", "False", now, "GuestNotRunning",
-                          "Guest VM is not reported as running")
+            set_condition(
+                obj, "Ready", "False", now, "GuestNotRunning", "Guest VM is not reported as running"
+            )
 
         self.store.mutate(VMIS, meta["namespace"], meta["name"], change)
-        self.world.record_event(vmi, "SuccessfulCreate",
-                                f"Created virtual machine pod {created['metadata']['name']}")
+        self.world.record_event(
+            vmi, "SuccessfulCreate", f"Created virtual machine pod {created['metadata']['name']}"
+        )
 
     def _follow_pod(self, vmi: Obj, pod: Obj) -> None:
         now = self.world.now()
@@ -229,8 +286,14 @@ class VmiController(Controller):
         def change(obj: Obj) -> None:
             status = obj.setdefault("status", {})
             if scheduled.get("status") == "False":
-                set_condition(obj, "PodScheduled", "False", now, scheduled.get("reason", ""),
-                              scheduled.get("message", ""))
+                set_condition(
+                    obj,
+                    "PodScheduled",
+                    "False",
+                    now,
+                    scheduled.get("reason", ""),
+                    scheduled.get("message", ""),
+                )
             else:
                 remove_condition(obj, "PodScheduled")
             if pod_phase == "Running" and vmi_phase in ("Scheduling", "Pending", ""):
@@ -242,25 +305,48 @@ class VmiController(Controller):
                 phase_transition(status, "Running", now)
                 status["migrationMethod"] = "LiveMigration"
                 status["migrationTransport"] = "Unix"
-                status["interfaces"] = [{
-                    "name": "default", "interfaceName": "eth0", "infoSource":
-                    "domain, guest-agent", "ipAddress": pod_status.get("podIP"),
-                    "ipAddresses": [pod_status.get("podIP")], "mac": _mac(meta["uid"]),
-                    "queueCount": 1, "linkState": "up", "podInterfaceName": "eth0"}]
-                status["guestOSInfo"] = {"name": "Ubuntu", "id": "ubuntu",
-                                         "version": "22.04", "versionId": "22.04",
-                                         "kernelRelease": "5.15.0-91-generic",
-                                         "machine": "x86_64"}
+                status["interfaces"] = [
+                    {
+                        "name": "default",
+                        "interfaceName": "eth0",
+                        "infoSource": "domain, guest-agent",
+                        "ipAddress": pod_status.get("podIP"),
+                        "ipAddresses": [pod_status.get("podIP")],
+                        "mac": _mac(meta["uid"]),
+                        "queueCount": 1,
+                        "linkState": "up",
+                        "podInterfaceName": "eth0",
+                    }
+                ]
+                status["guestOSInfo"] = {
+                    "name": "Ubuntu",
+                    "id": "ubuntu",
+                    "version": "22.04",
+                    "versionId": "22.04",
+                    "kernelRelease": "5.15.0-91-generic",
+                    "machine": "x86_64",
+                }
                 status["currentCPUTopology"] = {
-                    k: int((((obj.get("spec") or {}).get("domain") or {}).get("cpu") or {}
-                            ).get(k, 1)) for k in ("sockets", "cores", "threads")}
-                status["memory"] = {"guestAtBoot": str(guest_memory(obj)),
-                                    "guestCurrent": str(guest_memory(obj)),
-                                    "guestRequested": str(guest_memory(obj))}
+                    k: int(
+                        (((obj.get("spec") or {}).get("domain") or {}).get("cpu") or {}).get(k, 1)
+                    )
+                    for k in ("sockets", "cores", "threads")
+                }
+                status["memory"] = {
+                    "guestAtBoot": str(guest_memory(obj)),
+                    "guestCurrent": str(guest_memory(obj)),
+                    "guestRequested": str(guest_memory(obj)),
+                }
             if status.get("phase") == "Running":
                 if deleting:
-                    set_condition(obj, "Ready", "False", now, "PodTerminating",
-                                  "virt-launcher pod is terminating")
+                    set_condition(
+                        obj,
+                        "Ready",
+                        "False",
+                        now,
+                        "PodTerminating",
+                        "virt-launcher pod is terminating",
+                    )
                 else:
                     set_condition(obj, "Ready", "True", now)
                 set_condition(obj, "AgentConnected", "True", now)
@@ -274,8 +360,9 @@ class VmiController(Controller):
     def _boot_time(self, vmi: Obj) -> float | None:
         for stamp in (vmi.get("status") or {}).get("phaseTransitionTimestamps") or ():
             if stamp.get("phase") == "Scheduled":
-                at = calendar.timegm(time.strptime(stamp["phaseTransitionTimestamp"],
-                                                   "%Y-%m-%dT%H:%M:%SZ"))
+                at = calendar.timegm(
+                    time.strptime(stamp["phaseTransitionTimestamp"], "%Y-%m-%dT%H:%M:%SZ")
+                )
                 return at + BOOT_SECONDS
         return None
 
@@ -285,35 +372,55 @@ class VmiController(Controller):
         spec = vmi.get("spec") or {}
         for volume in spec.get("volumes") or ():
             claim = (volume.get("dataVolume") or {}).get("name") or (
-                volume.get("persistentVolumeClaim") or {}).get("claimName")
+                volume.get("persistentVolumeClaim") or {}
+            ).get("claimName")
             if not claim:
                 continue
             pvc = self.store.get("/persistentvolumeclaims", meta["namespace"], claim)
             modes = ((pvc or {}).get("spec") or {}).get("accessModes") or []
             if pvc is not None and "ReadWriteMany" not in modes:
-                set_condition(vmi, "LiveMigratable", "False", now, "DisksNotLiveMigratable",
-                              f"cannot migrate VMI: PVC {claim} is not shared, live migration "
-                              "requires that all PVCs must be shared (using ReadWriteMany "
-                              "access mode)")
+                set_condition(
+                    vmi,
+                    "LiveMigratable",
+                    "False",
+                    now,
+                    "DisksNotLiveMigratable",
+                    f"cannot migrate VMI: PVC {claim} is not shared, live migration "
+                    "requires that all PVCs must be shared (using ReadWriteMany "
+                    "access mode)",
+                )
                 return
         bridge_ok = (meta.get("annotations") or {}).get(
-            "kubevirt.io/allow-pod-bridge-network-live-migration") is not None
+            "kubevirt.io/allow-pod-bridge-network-live-migration"
+        ) is not None
         interfaces = ((spec.get("domain") or {}).get("devices") or {}).get("interfaces") or ()
         pod_networks = {n.get("name") for n in spec.get("networks") or () if "pod" in n}
         for iface in interfaces:
             if "bridge" in iface and iface.get("name") in pod_networks and not bridge_ok:
-                set_condition(vmi, "LiveMigratable", "False", now, "InterfaceNotLiveMigratable",
-                              "cannot migrate VMI which does not use masquerade, bridge with "
-                              "kubevirt.io/allow-pod-bridge-network-live-migration VM "
-                              "annotation or a migratable plugin to connect to the pod "
-                              "network")
+                set_condition(
+                    vmi,
+                    "LiveMigratable",
+                    "False",
+                    now,
+                    "InterfaceNotLiveMigratable",
+                    "cannot migrate VMI which does not use masquerade, bridge with "
+                    "kubevirt.io/allow-pod-bridge-network-live-migration VM "
+                    "annotation or a migratable plugin to connect to the pod "
+                    "network",
+                )
                 return
         set_condition(vmi, "LiveMigratable", "True", now)
 
     def _eviction_requested(self, vmi: Obj, now: float) -> None:
         if (vmi.get("status") or {}).get("evacuationNodeName"):
-            set_condition(vmi, "EvictionRequested", "True", now, "EvictionRequested",
-                          "VMI is marked for eviction")
+            set_condition(
+                vmi,
+                "EvictionRequested",
+                "True",
+                now,
+                "EvictionRequested",
+                "VMI is marked for eviction",
+            )
         else:
             remove_condition(vmi, "EvictionRequested")
 
@@ -330,8 +437,13 @@ class VmiController(Controller):
             remove_condition(obj, "EvictionRequested")
 
         self.store.mutate(VMIS, meta["namespace"], meta["name"], change)
-        self.world.record_event(vmi, "Stopped", f"The VirtualMachineInstance was shut down: "
-                                f"{message}", "Warning", component="virt-handler")
+        self.world.record_event(
+            vmi,
+            "Stopped",
+            f"The VirtualMachineInstance was shut down: {message}",
+            "Warning",
+            component="virt-handler",
+        )
 
     def _shutdown(self, vmi: Obj, pods: list[Obj]) -> None:
         """A deleted VMI stops its pods first, then lets go of its finalizers."""
@@ -339,14 +451,20 @@ class VmiController(Controller):
         for pod in pods:
             if not pod["metadata"].get("deletionTimestamp"):
                 with contextlib.suppress(StoreError):
-                    self.store.delete(PODS, meta["namespace"], pod["metadata"]["name"],
-                                      grace_seconds=int((pod.get("spec") or {}).get(
-                                          "terminationGracePeriodSeconds", 30)))
+                    self.store.delete(
+                        PODS,
+                        meta["namespace"],
+                        pod["metadata"]["name"],
+                        grace_seconds=int(
+                            (pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30)
+                        ),
+                    )
         if pods:
             return  # the kubelet removes them; their DELETED events bring us back
-        finalizers = [f for f in meta.get("finalizers") or []
-                      if f not in (VM_FINALIZER, VMI_FINALIZER)]
-        new = copy.deepcopy(vmi)
+        finalizers = [
+            f for f in meta.get("finalizers") or [] if f not in (VM_FINALIZER, VMI_FINALIZER)
+        ]
+        new = clone(vmi)
         new["metadata"]["finalizers"] = finalizers
         status = new.setdefault("status", {})
         if status.get("phase") not in FINAL_VMI_PHASES:
@@ -358,8 +476,14 @@ class VmiController(Controller):
 
 def _mac(uid: str) -> str:
     digest = hashlib.md5(uid.encode()).hexdigest()
-    return "02:" + ":".join(digest[i:i + 2] for i in range(0, 10, 2))
+    return "02:" + ":".join(digest[i : i + 2] for i in range(0, 10, 2))
 
 
-__all__ = ["VmiController", "effective_eviction_strategy", "guest_memory", "launcher_pod",
-           "phase_transition", "vcpus"]
+__all__ = [
+    "VmiController",
+    "effective_eviction_strategy",
+    "guest_memory",
+    "launcher_pod",
+    "phase_transition",
+    "vcpus",
+]
