@@ -11,8 +11,9 @@ import pytest
 
 def _modules_after_import(module: str) -> set[str]:
     code = f"import json, sys, {module}; print(json.dumps(sorted(sys.modules)))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, timeout=60).stdout
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    ).stdout
     return set(json.loads(out))
 
 
@@ -28,9 +29,13 @@ def test_simulator_imports_nothing_from_the_app() -> None:
 
     root = Path(__file__).resolve().parent.parent / "kvtui" / "sim"
     offenders = [
-        str(path) for path in root.rglob("*.py")
-        if any(line.strip().startswith(("from kvtui.cluster", "import kvtui.cluster",
-                                        "from kvtui.ui", "import kvtui.ui"))
-               for line in path.read_text().splitlines())
+        str(path)
+        for path in root.rglob("*.py")
+        if any(
+            line.strip().startswith(
+                ("from kvtui.cluster", "import kvtui.cluster", "from kvtui.ui", "import kvtui.ui")
+            )
+            for line in path.read_text().splitlines()
+        )
     ]
     assert offenders == []

@@ -20,11 +20,12 @@ from kvtui.sim.controllers.podutil import (
     get_condition,
     pod_is_terminated,
     qos_class,
+    rfc3339,
     set_condition,
     update,
 )
 from kvtui.sim.kubevirt import is_virt_launcher
-from kvtui.sim.store import Obj, now_rfc3339
+from kvtui.sim.store import Obj
 from kvtui.sim.world import Controller, World
 
 PODS, NODES = "/pods", "/nodes"
@@ -187,7 +188,7 @@ class Kubelet(Controller):
             self.store.remove(PODS, *key)
 
     def _write_running(self, key: PodKey, pod: Obj, node: Obj, now: float) -> None:
-        stamp = now_rfc3339(now)
+        stamp = rfc3339(now)
         spec = pod.get("spec") or {}
         host = self._host_fields(node)
         ip = host["hostIP"] if spec.get("hostNetwork") else self._pod_ip(key, node)
@@ -257,7 +258,7 @@ class Kubelet(Controller):
             and (node_is_ready or not _gates_missing(pod))
         ):
             return
-        stamp = now_rfc3339(self.world.now())
+        stamp = rfc3339(self.world.now())
 
         def readiness(p: Obj) -> None:
             _ensure_gates(p, stamp)
@@ -305,7 +306,7 @@ class Kubelet(Controller):
         """PodGC: pods bound to a node that no longer exists fail and are force-deleted."""
         if self.store.get(NODES, "", name) is not None:
             return
-        stamp = now_rfc3339(self.world.now())
+        stamp = rfc3339(self.world.now())
         for ns, pod_name in list(self._pods_on.pop(name, ())):
             pod = self.store.get(PODS, ns, pod_name)
             if pod is None:

@@ -12,7 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 from kvtui.sim.quantity import bytes_of, cpu_millis, parse_quantity
-from kvtui.sim.store import Store
+from kvtui.sim.store import Store, now_rfc3339
 
 Obj = dict[str, Any]
 Resources = dict[str, int]
@@ -22,6 +22,16 @@ COMPUTE_RESOURCES = ("cpu", "memory")
 # kube-scheduler scores pods that request nothing as if they asked for this much.
 DEFAULT_MILLI_CPU_REQUEST = 100
 DEFAULT_MEMORY_REQUEST = 200 * 1024 * 1024
+
+
+def rfc3339(ts: float) -> str:
+    """`now_rfc3339`, memoised per second (controllers stamp thousands of objects per step)."""
+    return _rfc3339_second(int(ts))
+
+
+@lru_cache(maxsize=8)
+def _rfc3339_second(second: int) -> str:
+    return now_rfc3339(second)
 
 
 def pod_is_terminated(pod: Obj) -> bool:

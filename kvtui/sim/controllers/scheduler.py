@@ -27,12 +27,13 @@ from kvtui.sim.controllers.podutil import (
     Resources,
     pod_is_terminated,
     pod_requests,
+    rfc3339,
     set_condition,
     update,
 )
 from kvtui.sim.controllers.topology import PodTopology
 from kvtui.sim.selectors import node_selector_term_matches
-from kvtui.sim.store import Obj, now_rfc3339
+from kvtui.sim.store import Obj
 from kvtui.sim.world import Controller, World
 
 PODS, NODES = "/pods", "/nodes"
@@ -65,6 +66,8 @@ class Scheduler(Controller):
         self._unschedulable: dict[PodKey, int] = {}  # pod -> generation at its last failure
         self._failures: dict[bytes, tuple[int, str]] = {}  # pod shape -> generation, message
         self._generation = 0  # bumped whenever a node or a pod placement changes
+        self._failure_generation = -1  # generation of the newest cached failure
+        self._binding: tuple[str, Resources] = ("", {})  # uid and requests of the pod we bind
         self._retry_armed = False  # a RETRY item is queued
         self._periodic_armed = False  # a PERIODIC timer is pending
 
@@ -131,7 +134,9 @@ class Scheduler(Controller):
             del self._charges[key]
             self._rerank(current[1])
         if node:
-            requests = requests or pod_requests(pod)
+            if requests is None:
+                binding = self._binding
+                requests = binding[1] if binding[0] == uid else pod_requests(pod)
             _add(self._requested.setdefault(node, {}), requests, 1)
             self._charges[key] = (uid, node, requests)
             self._rerank(node)
@@ -177,20 +182,24 @@ class Scheduler(Controller):
 
     def _schedule(self, key: PodKey, pod: Obj) -> None:
         requests = pod_requests(pod)
-        shape = _shape(pod, requests)
-        cached = self._failures.get(shape)
-        if cached is not None and cached[0] == self._generation:
-            self._fail(key, pod, cached[1])
-            return
+        shape = None
+        if self._failure_generation == self._generation:  # a failure may be cached
+            shape = _shape(pod, requests)
+            cached = self._failures.get(shape)
+            if cached is not None and cached[0] == self._generation:
+                self._fail(key, pod, cached[1])
+                return
         node, message = self._decide(pod, requests)
         if node is None:
             if len(self._failures) > 10_000:
                 self._failures.clear()
-            self._failures[shape] = (self._generation, message)
+            self._failures[shape or _shape(pod, requests)] = (self._generation, message)
+            self._failure_generation = self._generation
             self._fail(key, pod, message)
             return
         self._unschedulable.pop(key, None)
-        stamp = now_rfc3339(self.world.now())
+        self._binding = (pod["metadata"].get("uid", ""), requests)
+        stamp = rfc3339(self.world.now())
 
         def bind(p: Obj) -> None:
             p["spec"]["nodeName"] = node
@@ -224,7 +233,7 @@ class Scheduler(Controller):
             and (previous.get("message") == message)
         ):
             return
-        stamp = now_rfc3339(self.world.now())
+        stamp = rfc3339(self.world.now())
         condition = {
             "type": "PodScheduled",
             "status": "False",
