@@ -1,4 +1,4 @@
-"""The infra cluster's own objects: nodes, KubeVirt and CDI, storage, DaemonSets, Services.
+"""The infra cluster's own objects: namespaces, nodes, KubeVirt and CDI, storage, templates.
 
 Built from a scenario's resolved settings (plain dicts checked by `scenario.py`), in the shapes
 kubelet, virt-operator, virt-handler's node-labeller and CDI give them (fact sheet §7).

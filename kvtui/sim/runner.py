@@ -83,6 +83,7 @@ class Simulator:
         self.clock = SimClock(options.speed, start=time.time() - HISTORY_OFFSET)
         self.store = Store(self.clock.now)
         self.world = World(self.store, self.clock, seed=options.seed)
+        self.world.settings.update(scenario.settings)
         self.world.settings["faults"] = options.faults
         add_controllers(self.world)
         self._settle(scenario.objects)

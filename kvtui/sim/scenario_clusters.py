@@ -9,22 +9,32 @@ from typing import Any
 from kvtui.sim import kkp
 from kvtui.sim.kkp import ClusterSpec, Datacenter
 from kvtui.sim.kkp_workloads import LoadBalancerSpec, MachineDeploymentSpec, StandaloneVmSpec
-from kvtui.sim.model import SIM_PREFIX
+from kvtui.sim.model import (
+    ANN_CPU_LOAD,
+    ANN_DIRTY_RATE,
+    ANN_DISK_RATE,
+    ANN_MEMORY_USED,
+    ANN_NET_RATE,
+    SIM_PREFIX,
+)
 from kvtui.sim.quantity import parse_quantity
 from kvtui.sim.scenario_parts import ACCESS_MODES, DNS_POLICIES, Model
 from kvtui.sim.scenario_yaml import Reader
 
+# `load:` keys are the `sim.kvtui.dev/*` annotations without their prefix.
 LOAD_KEYS = {
-    "cpu-load": "share",
-    "memory-used": "share",
-    "dirty-rate": "rate",
-    "net-rate": "rate",
-    "disk-rate": "rate",
+    ann.removeprefix(SIM_PREFIX): kind
+    for ann, kind in (
+        (ANN_CPU_LOAD, "share"),
+        (ANN_MEMORY_USED, "share"),
+        (ANN_DIRTY_RATE, "rate"),
+        (ANN_NET_RATE, "rate"),
+        (ANN_DISK_RATE, "rate"),
+    )
 }
 _ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 
-# -- user clusters --------------------------------------------------------------------------
 def _template_ref(
     r: Reader, key: str, namespaced: set[str], cluster: set[str], kinds: tuple[str, str]
 ) -> dict[str, str] | None:
@@ -68,7 +78,7 @@ def _affinity(r: Reader) -> dict[str, Any] | None:
 def _load(r: Reader) -> dict[str, str]:
     load = {str(k): str(v) for k, v in r.mapping("load", {}).items()}
     for key, value in load.items():
-        if key.startswith(SIM_PREFIX) or key not in LOAD_KEYS:
+        if key not in LOAD_KEYS:
             r.fail(f"unknown load key {key!r} (known: {', '.join(LOAD_KEYS)})", "load")
         try:
             number = float(value) if LOAD_KEYS[key] == "share" else parse_quantity(value)

@@ -109,6 +109,12 @@ def test_pod_ips_are_unique_per_node_cidr_and_reused_after_deletion() -> None:
     world.store.create(PODS, pod("b-new", nodeName="node-b"))
     run(world, 2.5)
     assert get_pod(world, "b-new")["status"]["podIP"] == freed
+    # A pod that finished keeps its status but no longer holds the address.
+    done = get_pod(world, "b-1")["status"]["podIP"]
+    world.store.mutate(PODS, "default", "b-1", lambda p: p["status"].update(phase="Succeeded"))
+    world.store.create(PODS, pod("b-next", nodeName="node-b"))
+    run(world, 2.5)
+    assert get_pod(world, "b-next")["status"]["podIP"] == done
 
 
 def test_graceful_deletion_waits_at_most_two_seconds() -> None:

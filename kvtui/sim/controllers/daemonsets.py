@@ -77,11 +77,11 @@ class DaemonSetController(Controller):
             self.enqueue(("ds", meta.get("namespace", ""), meta["name"]))
         elif key == NODES:
             if (
-                etype == "DELETED"
-                or old is None
-                or _placement_fields(obj) != (_placement_fields(old))
+                old is None
+                or etype == "DELETED"
+                or _placement_fields(obj) != _placement_fields(old)
             ):
-                self._enqueue_all()
+                self._enqueue_all()  # which nodes should run daemon pods may have changed
             self.enqueue(("handler", meta["name"]))
         else:
             self._on_pod(etype, obj, old)

@@ -105,13 +105,15 @@ class Kubelet(Controller):
         if node:
             self._pods_on.setdefault(node, set()).add(pod_key)
         if etype == "DELETED":
-            self._forget(pod_key)
+            self._start_at.pop(pod_key, None)
+            self._stop_at.pop(pod_key, None)
+            self._release_ip(pod_key)
         else:
+            if pod_is_terminated(obj):  # the sandbox is gone, and its IP with it
+                self._release_ip(pod_key)
             self.enqueue(("pod", *pod_key))
 
-    def _forget(self, pod_key: PodKey) -> None:
-        self._start_at.pop(pod_key, None)
-        self._stop_at.pop(pod_key, None)
+    def _release_ip(self, pod_key: PodKey) -> None:
         held = self._pod_ips.pop(pod_key, None)
         if held is not None and held[0] in self._networks:
             self._networks[held[0]].release(held[1])

@@ -109,17 +109,19 @@ class MachineDeploymentController(Controller):
         old = [m for m in live if not m["metadata"]["name"].startswith(prefix)]
 
         limit = replicas + (surge if old else 0)
-        for _ in range(max(0, min(replicas - len(current), limit - len(live)))):
-            current.append(self._create_machine(md, prefix))
+        created = [
+            self._create_machine(md, prefix)
+            for _ in range(max(0, min(replicas - len(current), limit - len(live))))
+        ]
+        current += created
+        gone: list[Obj] = []
         if old:
             # Retire old machines while enough ready ones remain (maxUnavailable).
             spare = sum(map(machine_ready, live)) - (replicas - unavailable)
             for machine in sorted(old, key=machine_ready):
-                if not machine_ready(machine):
-                    self._delete(machine)
-                elif spare > 0:
-                    self._delete(machine)
-                    spare -= 1
+                if not machine_ready(machine) or spare > 0:
+                    spare -= machine_ready(machine)
+                    gone.append(machine)
         elif len(current) > replicas:
             # Scale down: unready machines first, then the newest.
             victims = sorted(
@@ -130,11 +132,11 @@ class MachineDeploymentController(Controller):
                     m["metadata"]["name"],
                 ),
             )
-            excess = len(current) - replicas
-            for machine in [*victims[:excess]]:
-                self._delete(machine)
-            current = victims[excess:]
-        self._update_status(md, prefix)
+            gone = victims[: len(current) - replicas]
+        for machine in gone:
+            self._delete(machine)
+        names = {m["metadata"]["name"] for m in gone}
+        self._update_status(md, [m for m in live if m["metadata"]["name"] not in names] + created)
 
     def _create_machine(self, md: Obj, prefix: str) -> Obj:
         template = md["spec"].get("template") or {}
@@ -181,13 +183,9 @@ class MachineDeploymentController(Controller):
         with contextlib.suppress(StoreError):
             self.store.delete(MACHINES, meta["namespace"], meta["name"])
 
-    def _update_status(self, md: Obj, prefix: str) -> None:
+    def _update_status(self, md: Obj, machines: list[Obj]) -> None:
         meta = md["metadata"]
-        machines = [
-            m
-            for m in self.store.list(MACHINES, meta["namespace"])
-            if _owner_md(m) == meta["name"] and not _deleting(m)
-        ]
+        prefix = f"{meta['name']}-{template_hash(md)}-"
         ready = sum(map(machine_ready, machines))
         replicas = int(md["spec"].get("replicas", 1))
         status = {
@@ -199,13 +197,13 @@ class MachineDeploymentController(Controller):
             "unavailableReplicas": max(0, replicas - ready),
         }
 
-        def change(obj: Obj) -> bool | None:
-            if obj.get("status") == status:
-                return False
-            obj["status"] = status
-            return None
-
-        self.store.mutate(MACHINE_DEPLOYMENTS, meta["namespace"], meta["name"], change)
+        if md.get("status") != status:
+            self.store.mutate(
+                MACHINE_DEPLOYMENTS,
+                meta["namespace"],
+                meta["name"],
+                lambda obj: obj.update(status=status),
+            )
 
 
 class MachineController(Controller):
@@ -230,7 +228,10 @@ class MachineController(Controller):
             and _vmi_facts(obj) == _vmi_facts(old)
         ):
             return
-        if key == MACHINES or self.store.get(MACHINES, *item) is not None:
+        if key == MACHINES:
+            if etype != "MODIFIED" or old is None or _machine_intent(obj) != _machine_intent(old):
+                self.enqueue(item)
+        elif self.store.get(MACHINES, *item) is not None:
             self.enqueue(item)
 
     def reconcile(self, item: tuple[str, str]) -> None:
@@ -273,53 +274,51 @@ class MachineController(Controller):
         self._set_error(machine, None)
 
     def _set_error(self, machine: Obj, message: str | None) -> None:
-        def change(m: Obj) -> bool | None:
-            status = m.setdefault("status", {})
-            if message is None:
-                if "errorMessage" not in status:
-                    return False
-                status.pop("errorMessage")
-                status.pop("errorReason", None)
-                return None
-            if status.get("errorMessage") == message:
-                return False
+        status = dict(machine.get("status") or {})
+        if message is None:
+            status.pop("errorMessage", None)
+            status.pop("errorReason", None)
+        else:
             status.update(errorReason="InvalidConfiguration", errorMessage=message)
-            return None
-
-        meta = machine["metadata"]
-        self.store.mutate(MACHINES, meta["namespace"], meta["name"], change)
+        self._write_status(machine, status, machine["spec"].get("providerID"))
 
     def _sync_status(self, machine: Obj, vmi: Obj | None) -> None:
+        """Mirror the VMI as the user-cluster node would: nodeRef, addresses, Ready."""
+        name = machine["metadata"]["name"]
+        status = copy.deepcopy(machine.get("status") or {})
+        provider_id = machine["spec"].get("providerID")
+        vmi_status = (vmi or {}).get("status") or {}
+        if vmi and not _deleting(vmi) and vmi_status.get("phase") == "Running":
+            provider_id = f"kubevirt://{name}"
+            status["nodeRef"] = {"apiVersion": "v1", "kind": "Node", "name": name}
+            ip = ((vmi_status.get("interfaces") or [{}])[0]).get("ipAddress")
+            status["addresses"] = [
+                *([{"type": "InternalIP", "address": ip}] if ip else []),
+                {"type": "Hostname", "address": name},
+            ]
+            kubelet = (machine["spec"].get("versions") or {}).get("kubelet", "")
+            status["versions"] = {"kubelet": kubelet}
+            _set_ready(status, "True", "KubeletReady", "kubelet is posting ready status")
+        elif status.get("nodeRef"):
+            _set_ready(
+                status, "Unknown", "NodeStatusUnknown", "Kubelet stopped posting node status."
+            )
+        self._write_status(machine, status, provider_id)
+
+    def _write_status(self, machine: Obj, status: Obj, provider_id: str | None) -> None:
+        """Store a new status (and spec.providerID) only when they changed."""
+        if status == (machine.get("status") or {}) and provider_id == machine["spec"].get(
+            "providerID"
+        ):
+            return
+        status["lastUpdated"] = now_rfc3339(self.world.now())
+
+        def change(m: Obj) -> None:
+            m["status"] = status
+            if provider_id:
+                m["spec"]["providerID"] = provider_id
+
         meta = machine["metadata"]
-        running = (
-            bool(vmi) and not _deleting(vmi) and (vmi.get("status") or {}).get("phase") == "Running"
-        )
-        now = now_rfc3339(self.world.now())
-
-        def change(m: Obj) -> bool | None:
-            status = m.setdefault("status", {})
-            before = copy.deepcopy(status), m["spec"].get("providerID")
-            if running:
-                m["spec"]["providerID"] = f"kubevirt://{meta['name']}"
-                status["nodeRef"] = {"apiVersion": "v1", "kind": "Node", "name": meta["name"]}
-                ip = (((vmi.get("status") or {}).get("interfaces") or [{}])[0]).get("ipAddress")
-                addresses = [{"type": "Hostname", "address": meta["name"]}]
-                if ip:
-                    addresses.insert(0, {"type": "InternalIP", "address": ip})
-                status["addresses"] = addresses
-                status["versions"] = {
-                    "kubelet": (m["spec"].get("versions") or {}).get("kubelet", "")
-                }
-                _set_ready(status, "True", "KubeletReady", "kubelet is posting ready status")
-            elif status.get("nodeRef"):
-                _set_ready(
-                    status, "Unknown", "NodeStatusUnknown", "Kubelet stopped posting node status."
-                )
-            if (copy.deepcopy(status), m["spec"].get("providerID")) == before:
-                return False
-            status["lastUpdated"] = now
-            return None
-
         self.store.mutate(MACHINES, meta["namespace"], meta["name"], change)
 
     def _finish_deletion(self, machine: Obj) -> None:
@@ -359,6 +358,12 @@ class MachineController(Controller):
             return None
 
         self.store.mutate(MACHINES, *item, drop_finalizer)
+
+
+def _machine_intent(machine: Obj) -> tuple[Any, ...]:
+    """What the machine-controller reacts to on a Machine (not its own status writes)."""
+    meta = machine["metadata"]
+    return meta.get("deletionTimestamp"), meta.get("finalizers"), machine.get("spec")
 
 
 def _vmi_facts(vmi: Obj) -> tuple[Any, ...]:

@@ -80,16 +80,20 @@ class NodeStatusReporter:
         ready = not wants_not_ready(node)
         stale = self._conditions_differ(node, ready)
         due = self._status_due.get(name)
-        if due is None and not stale:
-            due = now + self.world.rng.uniform(0, NODE_STATUS_SECONDS)  # stagger first beats
-            self._status_due[name] = due
-            self.controller.after(due - now, ("node", name))
-        elif stale or now + EPSILON >= (due or 0):
+        first = due is None
+        if stale or (not first and now + EPSILON >= due):
             self._post_status(node, ready, now)
-            self._status_due[name] = now + NODE_STATUS_SECONDS
-            self.controller.after(NODE_STATUS_SECONDS, ("node", name))
+        elif not first:
+            return self._flipped(name, ready)  # an early timer; the one for `due` is pending
+        # The first period is random, so nodes loaded together do not beat together.
+        period = self.world.rng.uniform(0, NODE_STATUS_SECONDS) if first else NODE_STATUS_SECONDS
+        self._status_due[name] = now + period
+        self.controller.after(period, ("node", name))
         if name not in self._lease_due:
             self.controller.enqueue(("lease", name))
+        return self._flipped(name, ready)
+
+    def _flipped(self, name: str, ready: bool) -> bool:
         flipped = self._reported_ready.get(name, ready) != ready
         self._reported_ready[name] = ready
         return flipped
@@ -97,6 +101,7 @@ class NodeStatusReporter:
     @staticmethod
     def _conditions_differ(node: Obj, ready: bool) -> bool:
         wanted = {kind: "False" for kind, _, _ in _HEALTHY}
+        wanted["NetworkUnavailable"] = "False"
         wanted["Ready"] = "True" if ready else "False"
         have = {
             c.get("type"): c.get("status")

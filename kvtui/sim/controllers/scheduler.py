@@ -115,11 +115,9 @@ class Scheduler(Controller):
         if changed:
             self._changed()
         if etype != "DELETED" and wants_scheduling(pod):
-            if (
-                old is None
-                or spec != old.get("spec")
-                or meta.get("labels") != (old["metadata"].get("labels"))
-            ):
+            # New, or changed by someone else; our own status writes need no second look.
+            labels_changed = old is not None and meta.get("labels") != old["metadata"].get("labels")
+            if old is None or labels_changed or spec != old.get("spec"):
                 self.enqueue(key)
         else:
             self._unschedulable.pop(key, None)
