@@ -87,13 +87,61 @@ def _count(text: str) -> int:
     return value
 
 
+def _connection_flags(defaults: bool) -> argparse.ArgumentParser:
+    """Connection flags, accepted before and after a subcommand's name."""
+    value = None if defaults else argparse.SUPPRESS
+    flags = argparse.ArgumentParser(add_help=False)
+    group = flags.add_argument_group("connection")
+    group.add_argument(
+        "--kubeconfig",
+        default=value,
+        help="kubeconfig file (default: $KUBECONFIG, then ~/.kube/config)",
+    )
+    group.add_argument("--context", default=value, help="infra cluster context")
+    group.add_argument(
+        "--seed-context", default=value, help="KKP seed cluster context (default: --context)"
+    )
+    group.add_argument(
+        "-n", "--namespace", default=value, help="only this namespace (default: all)"
+    )
+    group.add_argument(
+        "--read-only",
+        action="store_true",
+        default=False if defaults else argparse.SUPPRESS,
+        help="nothing that changes the cluster is offered",
+    )
+    group.add_argument("--prometheus-url", default=value, help="Prometheus to query")
+    return flags
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kvtui",
+        parents=[_connection_flags(defaults=True)],
         description="Terminal UI for KubeVirt infrastructure clusters under Kubermatic KKP.",
     )
     parser.add_argument("--version", action="version", version=f"kvtui {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    later = _connection_flags(defaults=False)
+
+    demo = sub.add_parser(
+        "demo",
+        parents=[later],
+        help="the app against a simulated cluster started for it",
+        description="Start the simulated KubeVirt cluster in the background and the app "
+        "against it; quitting the app stops both.",
+    )
+    demo.add_argument(
+        "--scenario",
+        default="default",
+        help="simulator scenario (default, large, stuck-migration, or a file)",
+    )
+    demo.add_argument(
+        "--speed",
+        type=_positive_float,
+        default=1.0,
+        help="simulated seconds per real second (default 1)",
+    )
 
     sim = sub.add_parser(
         "sim",
@@ -264,14 +312,74 @@ def _banner(sim: object) -> str:
     return "\n".join(lines)
 
 
+def run_app(
+    args: argparse.Namespace, kubeconfig: str | None = None, context: str | None = None
+) -> int:
+    """Open a session (one-line errors on failure), then run the TUI until it quits."""
+    from kvtui.cluster.config import ConfigError, load_config
+    from kvtui.cluster.errors import KubeconfigError, KubeError
+    from kvtui.cluster.session import Session
+    from kvtui.ui.app import KvtuiApp
+
+    kubeconfig = kubeconfig or args.kubeconfig
+    try:
+        config = load_config()
+    except ConfigError as exc:
+        raise CliError(str(exc)) from None
+
+    async def connect(ctx: str | None) -> Session:
+        return await Session.open(
+            kubeconfig, ctx, config=config, namespace=args.namespace, read_only=args.read_only
+        )
+
+    async def run() -> None:
+        try:
+            session = await connect(context or args.context)
+        except KubeconfigError as exc:
+            raise CliError(str(exc)) from None
+        except KubeError as exc:
+            raise CliError(f"cannot connect: {exc}") from None
+        app = KvtuiApp(session, connect=connect)
+        try:
+            await app.run_async()
+        finally:
+            await app.session.close()
+
+    asyncio.run(run())
+    return 0
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from kvtui.sim.runner import running_simulator
+    from kvtui.sim.scenario import ScenarioError
+
+    print(f"kvtui demo: starting the simulated cluster (scenario {args.scenario!r})...", flush=True)
+    try:
+        with running_simulator(scenario=args.scenario, speed=args.speed) as sim:
+            return run_app(args, kubeconfig=str(sim.kubeconfig), context=sim.context)
+    except ScenarioError as exc:
+        raise CliError(f"scenario: {exc}") from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    for name, default in (
+        ("kubeconfig", None),
+        ("context", None),
+        ("namespace", None),
+        ("read_only", False),
+        ("seed_context", None),
+        ("prometheus_url", None),
+    ):
+        if not hasattr(args, name):
+            setattr(args, name, default)
     try:
         if args.command == "sim":
             return run_sim(args)
-        parser.print_help()
-        return 0
+        if args.command == "demo":
+            return run_demo(args)
+        return run_app(args)
     except CliError as exc:
         print(f"kvtui: error: {exc}", file=sys.stderr)
         return exc.code

@@ -1,0 +1,243 @@
+"""The one registry of actions: every key the app knows, whether it changes the cluster, where
+it applies, and the RBAC check behind it.
+
+Screens build their bindings from here and ask `Safety` whether an action may show: in
+read-only mode a mutating action is absent everywhere (bindings, footer, help, palette); while
+writes are not armed it shows greyed; a failed RBAC check disables it with the reason.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from textual.binding import Binding
+
+ARM_SECONDS_DEFAULT = 600.0
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """One action: `name` is the Textual action name (`action_<name>` on a screen or the app)."""
+
+    name: str
+    key: str
+    label: str
+    help: str
+    scopes: frozenset[str] = frozenset({"*"})  # pane names, or "*" for everywhere
+    mutates: bool = False
+    bulk: bool = False  # applies to every marked row
+    # (verb, group, resource, subresource) for a SelfSubjectAccessReview.
+    rbac: tuple[str, str, str, str] | None = None
+    show: bool = True  # in the footer
+    key_display: str | None = None
+
+    def applies_to(self, scope: str) -> bool:
+        return "*" in self.scopes or scope in self.scopes
+
+
+NODES = frozenset({"nodes"})
+VMS = frozenset({"vms"})
+TABLES = frozenset({"nodes", "vms"})
+
+ACTIONS: tuple[ActionSpec, ...] = (
+    # navigation and views (read-only)
+    ActionSpec(
+        "command", "colon", "Command", "Command line: :nodes, :vms, :ctx, :q", key_display=":"
+    ),
+    ActionSpec(
+        "filter",
+        "slash",
+        "Filter",
+        "Filter rows: regex, !regex (inverse), -l key=value (labels)",
+        scopes=TABLES,
+        key_display="/",
+    ),
+    ActionSpec("help", "question_mark", "Help", "Every key binding", key_display="?"),
+    ActionSpec(
+        "drill", "enter", "Open", "Nodes: the VMIs on the node; VMs: VM health", scopes=TABLES
+    ),
+    ActionSpec(
+        "describe",
+        "d",
+        "Describe",
+        "Describe the object (status, conditions, events)",
+        scopes=TABLES,
+    ),
+    ActionSpec("yaml", "y", "YAML", "The object as YAML, fetched fresh", scopes=TABLES),
+    ActionSpec(
+        "mark",
+        "space",
+        "Mark",
+        "Mark or unmark the row for bulk actions",
+        scopes=TABLES,
+        key_display="space",
+    ),
+    ActionSpec(
+        "sort_name", "N", "Sort name", "Sort by name (again: reverse)", scopes=TABLES, show=False
+    ),
+    ActionSpec(
+        "sort_age", "A", "Sort age", "Sort by age (again: reverse)", scopes=TABLES, show=False
+    ),
+    ActionSpec(
+        "sort_prev",
+        "less_than_sign",
+        "Sort ←",
+        "Sort by the column to the left",
+        scopes=TABLES,
+        show=False,
+        key_display="<",
+    ),
+    ActionSpec(
+        "sort_next",
+        "greater_than_sign",
+        "Sort →",
+        "Sort by the column to the right",
+        scopes=TABLES,
+        show=False,
+        key_display=">",
+    ),
+    ActionSpec(
+        "arm",
+        "W",
+        "Arm writes",
+        "Allow changes to the cluster for a limited time (again: disarm)",
+        mutates=True,
+    ),
+    # changes to the cluster
+    ActionSpec(
+        "cordon",
+        "c",
+        "Cordon",
+        "Mark the node(s) unschedulable",
+        scopes=NODES,
+        mutates=True,
+        bulk=True,
+        rbac=("patch", "", "nodes", ""),
+    ),
+    ActionSpec(
+        "uncordon",
+        "u",
+        "Uncordon",
+        "Mark the node(s) schedulable again",
+        scopes=NODES,
+        mutates=True,
+        bulk=True,
+        rbac=("patch", "", "nodes", ""),
+    ),
+    ActionSpec(
+        "vm_start",
+        "t",
+        "Start",
+        "Start the VM(s)",
+        scopes=VMS,
+        mutates=True,
+        bulk=True,
+        rbac=("update", "subresources.kubevirt.io", "virtualmachines", "start"),
+    ),
+    ActionSpec(
+        "vm_stop",
+        "x",
+        "Stop",
+        "Stop the VM(s)",
+        scopes=VMS,
+        mutates=True,
+        bulk=True,
+        rbac=("update", "subresources.kubevirt.io", "virtualmachines", "stop"),
+    ),
+    ActionSpec(
+        "vm_restart",
+        "R",
+        "Restart",
+        "Restart the VM(s)",
+        scopes=VMS,
+        mutates=True,
+        bulk=True,
+        rbac=("update", "subresources.kubevirt.io", "virtualmachines", "restart"),
+    ),
+    ActionSpec(
+        "vm_migrate",
+        "m",
+        "Migrate",
+        "Live-migrate the VM(s) to another node",
+        scopes=VMS,
+        mutates=True,
+        bulk=True,
+        rbac=("update", "subresources.kubevirt.io", "virtualmachines", "migrate"),
+    ),
+)
+
+BY_NAME = {a.name: a for a in ACTIONS}
+
+
+def _unique_keys() -> None:
+    """No key may mean two things, whatever the pane (checked at import)."""
+    seen: dict[str, str] = {}
+    for action in ACTIONS:
+        if action.key in seen:
+            raise AssertionError(f"key {action.key!r} used by {seen[action.key]} and {action.name}")
+        seen[action.key] = action.name
+
+
+_unique_keys()
+
+
+@dataclass
+class Safety:
+    """Read-only, armed-until and RBAC answers: the state every screen consults."""
+
+    read_only: bool
+    arm_seconds: float = ARM_SECONDS_DEFAULT
+    armed_until: float = 0.0
+    denied: dict[str, str] = field(default_factory=dict)  # action name -> reason
+
+    def armed(self, now: float | None = None) -> bool:
+        return not self.read_only and (now or time.monotonic()) < self.armed_until
+
+    def remaining(self, now: float | None = None) -> float:
+        return max(0.0, self.armed_until - (now or time.monotonic())) if not self.read_only else 0.0
+
+    def arm(self) -> None:
+        if not self.read_only:
+            self.armed_until = time.monotonic() + self.arm_seconds
+
+    def disarm(self) -> None:
+        self.armed_until = 0.0
+
+    def check(self, action: ActionSpec) -> bool | None:
+        """Textual's check_action answer: True shown, None greyed, False absent."""
+        if not action.mutates:
+            return True
+        if self.read_only:
+            return False
+        if action.name == "arm":
+            return True
+        if action.name in self.denied:
+            return None
+        return True if self.armed() else None
+
+
+def bindings(scope: str, read_only: bool) -> list[Binding]:
+    """Bindings for a screen of `scope`; in read-only mode mutating keys do not exist at all."""
+    out = []
+    for action in ACTIONS:
+        if not action.applies_to(scope) or (read_only and action.mutates):
+            continue
+        out.append(
+            Binding(
+                action.key,
+                action.name,
+                action.label,
+                show=action.show,
+                key_display=action.key_display,
+            )
+        )
+    return out
+
+
+def visible(scope: str, safety: Safety) -> Iterable[ActionSpec]:
+    """The actions the help screen and palette list for a pane."""
+    for action in ACTIONS:
+        if action.applies_to(scope) and safety.check(action) is not False:
+            yield action

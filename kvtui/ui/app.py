@@ -1,0 +1,181 @@
+"""The kvtui Textual app: one mode per pane, a command line, and the safety model.
+
+The app receives an open `Session` (connection, cache, audit log, config) and never speaks
+HTTP itself: screens read views from the cache and call `kvtui.cluster` for everything else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from textual import work
+from textual.app import App
+from textual.binding import Binding
+
+from kvtui import __version__
+from kvtui.cluster.session import Session
+from kvtui.ui.actions import BY_NAME, Safety
+from kvtui.ui.screens.confirm import Confirmation, ConfirmScreen
+from kvtui.ui.screens.contexts import ContextScreen
+from kvtui.ui.screens.help import HelpScreen
+from kvtui.ui.screens.nodes import NodesScreen
+from kvtui.ui.screens.vms import VmsScreen
+
+STYLES = Path(__file__).resolve().parent.parent / "styles"
+if not STYLES.exists():  # running from a source checkout
+    STYLES = Path(__file__).resolve().parent.parent.parent / "styles"
+
+PANES = {"nodes": ("nodes", "node", "no"), "vms": ("vms", "vm", "vmi", "vmis")}
+QUIT_WORDS = ("q", "q!", "quit", "exit")
+
+Connector = Callable[[str], Awaitable[Session]]
+
+
+class KvtuiApp(App[None]):
+    """kvtui: KubeVirt infrastructure clusters at a glance, safely."""
+
+    TITLE = "kvtui"
+    CSS_PATH = [STYLES / "app.tcss"]
+    ENABLE_COMMAND_PALETTE = False
+    BINDINGS = [Binding("ctrl+c", "quit", "Quit", show=False, priority=True)]
+
+    def __init__(self, session: Session, connect: Connector | None = None) -> None:
+        super().__init__()
+        self.session = session
+        self.connect = connect
+        self.safety = Safety(
+            read_only=session.read_only, arm_seconds=session.config.arm_minutes * 60
+        )
+        self.theme = session.config.theme or "textual-dark"
+
+    def on_mount(self) -> None:
+        self.title = f"kvtui {__version__}"
+        self.install_panes()
+        self.switch_mode("nodes")
+        self.check_permissions()
+
+    def install_panes(self) -> None:
+        self.add_mode("nodes", lambda: NodesScreen(self.session, self.safety))
+        self.add_mode("vms", lambda: VmsScreen(self.session, self.safety))
+
+    # -- commands ------------------------------------------------------------------------
+    def run_command(self, text: str) -> None:
+        """`:nodes`, `:vms`, `:ctx [name]`, `:q`, `:help`, `:arm`, `:disarm`."""
+        words = text.strip().lstrip(":").split()
+        if not words:
+            return
+        word, args = words[0].lower(), words[1:]
+        if word in QUIT_WORDS:
+            self.exit()
+            return
+        for mode, aliases in PANES.items():
+            if word in aliases:
+                self.switch_mode(mode)
+                return
+        if word in ("ctx", "context", "contexts"):
+            self.action_switch_context(args[0] if args else None)
+        elif word in ("help", "h"):
+            self.action_help()
+        elif word == "arm" and BY_NAME["arm"] and not self.safety.read_only:
+            self.action_arm()
+        elif word == "disarm":
+            self.safety.disarm()
+            self.refresh_bindings()
+        else:
+            self.notify(f"unknown command :{word} (try :nodes, :vms, :ctx, :q)", severity="warning")
+
+    def action_help(self) -> None:
+        scope = getattr(self.screen, "scope", "*")
+        self.push_screen(HelpScreen(scope, self.safety))
+
+    def action_arm(self) -> None:
+        if self.safety.read_only:
+            return
+        if self.safety.armed():
+            self.safety.disarm()
+            self.notify("Writes disarmed.")
+        else:
+            self.safety.arm()
+            minutes = self.safety.arm_seconds / 60
+            self.notify(
+                f"Writes armed for {minutes:g} minutes on context {self.session.context}.",
+                severity="warning",
+            )
+        self.refresh_bindings()
+
+    def action_switch_context(self, name: str | None = None) -> None:
+        if name:
+            self.reconnect(name)
+            return
+
+        def chosen(choice: str | None) -> None:
+            if choice and choice != self.session.context:
+                self.reconnect(choice)
+
+        self.push_screen(ContextScreen(self.session.contexts, self.session.context), chosen)
+
+    @work(exclusive=True, group="connect")
+    async def reconnect(self, context: str) -> None:
+        if self.connect is None:
+            self.notify("Switching context is not available here.", severity="warning")
+            return
+        try:
+            session = await self.connect(context)
+        except Exception as exc:  # shown, never raised: the current session stays
+            self.notify(f"cannot switch to {context}: {exc}", severity="error", timeout=10)
+            return
+        old, self.session = self.session, session
+        self.safety = Safety(
+            read_only=session.read_only, arm_seconds=session.config.arm_minutes * 60
+        )
+        for mode in ("nodes", "vms"):
+            self.remove_mode(mode)
+        self.install_panes()
+        await self.switch_mode("nodes")
+        await old.close()
+        self.notify(f"Switched to context {context}.")
+        self.check_permissions()
+
+    @work(group="rbac")
+    async def check_permissions(self) -> None:
+        """Ask the API which mutating actions this user may run; disable the rest."""
+        denied = await self.session.denied_actions(
+            {a.name: a.rbac for a in BY_NAME.values() if a.rbac}
+        )
+        self.safety.denied = denied
+        self.refresh_bindings()
+
+    # -- running mutating actions --------------------------------------------------------
+    def confirm_and_run(self, confirmation: Confirmation) -> None:
+        """Ask, naming context and targets; then run for real or as a server dry run."""
+        action = BY_NAME[confirmation.action]
+        if self.safety.check(action) is not True:
+            reason = self.safety.denied.get(action.name) or "writes are not armed (press W)"
+            self.notify(f"{action.label}: {reason}", severity="warning")
+            return
+
+        def answered(choice: str | None) -> None:
+            if choice in ("apply", "dry-run"):
+                self.execute(confirmation, dry_run=choice == "dry-run")
+
+        self.push_screen(ConfirmScreen(confirmation), answered)
+
+    @work(group="mutations")
+    async def execute(self, confirmation: Confirmation, dry_run: bool) -> None:
+        results = await self.session.run_operation(
+            confirmation.action, confirmation.targets, dry_run=dry_run
+        )
+        failed = [r for r in results if r.error]
+        label = BY_NAME[confirmation.action].label
+        prefix = "Dry run: " if dry_run else ""
+        if failed:
+            lines = "\n".join(f"{r.target}: {r.error}" for r in failed[:5])
+            self.notify(
+                f"{prefix}{label} failed for {len(failed)} of {len(results)}:\n{lines}",
+                severity="error",
+                timeout=12,
+            )
+        else:
+            done = "would succeed" if dry_run else "done"
+            self.notify(f"{prefix}{label} {done} for {len(results)} target(s).")

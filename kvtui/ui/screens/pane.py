@@ -1,0 +1,197 @@
+"""What every table pane shares: header, live table, filter and command prompt, footer, keys.
+
+A pane turns cache objects into rows with the presenters, repaints on the cache's coalesced
+change sets, and hands mutating actions to the app with the targets named.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Sequence
+
+from textual.app import ComposeResult
+from textual.binding import BindingsMap
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from kvtui.cluster.cache import ChangeSet
+from kvtui.cluster.filters import RowFilter, parse_filter
+from kvtui.cluster.presenters import Row
+from kvtui.cluster.session import Session, Target
+from kvtui.ui.actions import BY_NAME, Safety, bindings
+from kvtui.ui.screens.confirm import Confirmation
+from kvtui.ui.widgets.prompt import Prompt
+from kvtui.ui.widgets.resource_table import ColumnSpec, ResourceTable
+from kvtui.ui.widgets.status_header import StatusHeader
+
+
+class PaneScreen(Screen[None]):
+    """Base of the Nodes and VMs panes; subclasses say what rows they show."""
+
+    scope = "*"
+    pane_title = ""
+    target_kind = ""
+    columns: Sequence[ColumnSpec] = ()
+
+    def __init__(self, session: Session, safety: Safety, *, subtitle: str = "") -> None:
+        super().__init__()
+        self.session = session
+        self.safety = safety
+        self.subtitle = subtitle
+        self.row_filter: RowFilter | None = None
+        self.labels: dict[Hashable, dict[str, str]] = {}
+        # The key map comes from the registry: in read-only mode, mutating keys do not exist.
+        self._bindings = BindingsMap(bindings(self.scope, safety.read_only))
+        self._unsubscribe = None
+
+    def compose(self) -> ComposeResult:
+        yield StatusHeader(self.session, self.safety, self.pane_title, self.subtitle)
+        table = ResourceTable(id="table")
+        table.set_columns(self.columns)
+        yield table
+        yield Prompt(id="prompt")
+        yield Footer()
+
+    @property
+    def table(self) -> ResourceTable:
+        return self.query_one(ResourceTable)
+
+    def on_mount(self) -> None:
+        self.table.empty_message = "Waiting for the cluster…"
+        self.reload()
+        self._unsubscribe = self.session.cache.subscribe(self._on_changes)
+        self.table.focus()
+
+    def on_unmount(self) -> None:
+        if self._unsubscribe:
+            self._unsubscribe()
+
+    class CacheChanged(Message):
+        """The cache's coalesced change set, brought into the screen's own message loop."""
+
+        def __init__(self, changes: ChangeSet) -> None:
+            super().__init__()
+            self.changes = changes
+
+    def _on_changes(self, changes: ChangeSet) -> None:
+        # Called by the cache outside Textual's context: only hand the changes over.
+        self.post_message(self.CacheChanged(changes))
+
+    def on_pane_screen_cache_changed(self, message: CacheChanged) -> None:
+        if self.is_attached:
+            self.apply_changes(message.changes)
+            self.query_one(StatusHeader).refresh_state()
+
+    # -- rows ----------------------------------------------------------------------------
+    def build_rows(self) -> list[Row]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def reload(self) -> None:
+        rows = self.build_rows()
+        self.table.set_rows(rows)
+        synced = self.session.cache.synced()
+        self.table.empty_message = (
+            "No rows match the filter"
+            if self.row_filter
+            else f"No {self.pane_title.lower()}"
+            if synced
+            else "Waiting for the cluster…"
+        )
+
+    def apply_changes(self, changes: ChangeSet) -> None:
+        """Default: rebuild every row (cheap for small panes); VMs override incrementally."""
+        self.reload()
+
+    # -- actions -------------------------------------------------------------------------
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        spec = BY_NAME.get(action)
+        if spec is None:
+            return True
+        return self.safety.check(spec)
+
+    def action_command(self) -> None:
+        self.query_one(Prompt).open("command")
+
+    def action_filter(self) -> None:
+        self.query_one(Prompt).open("filter", self.row_filter.text if self.row_filter else "")
+
+    def action_help(self) -> None:
+        self.app.action_help()
+
+    def action_arm(self) -> None:
+        self.app.action_arm()
+        self.query_one(StatusHeader).refresh_state()
+
+    def on_prompt_entered(self, message: Prompt.Entered) -> None:
+        if message.mode == "command":
+            self.app.run_command(message.value)
+        else:
+            self.set_filter(message.value)
+        self.table.focus()
+
+    def on_prompt_edited(self, message: Prompt.Edited) -> None:
+        if message.mode == "filter":
+            self.set_filter(message.value)
+
+    def on_prompt_closed(self, message: Prompt.Closed) -> None:
+        self.table.focus()
+
+    def set_filter(self, text: str) -> None:
+        try:
+            self.row_filter = parse_filter(text) if text.strip() else None
+        except ValueError as exc:
+            self.notify(str(exc), severity="warning")
+            return
+        if self.row_filter is None:
+            self.table.set_filter(None)
+        else:
+            row_filter = self.row_filter
+            self.table.set_filter(
+                lambda row: row_filter.matches(row.cells, self.labels.get(row.key, {}))
+            )
+        self.query_one(StatusHeader).set_filter(text)
+
+    def on_resource_table_selected(self, message: ResourceTable.Selected) -> None:
+        message.stop()
+        self.action_drill()
+
+    def action_drill(self) -> None:
+        """Enter: subclasses open what lies below a row."""
+
+    def action_mark(self) -> None:
+        self.table.action_toggle_mark()
+
+    def action_sort_name(self) -> None:
+        self.table.sort_by(self._column("NAME"))
+
+    def action_sort_age(self) -> None:
+        self.table.sort_by(self._column("AGE"))
+
+    def action_sort_prev(self) -> None:
+        self.table.sort_by(max(0, (self.table.sort_column or 0) - 1))
+
+    def action_sort_next(self) -> None:
+        self.table.sort_by(min(len(self.columns) - 1, (self.table.sort_column or 0) + 1))
+
+    def _column(self, name: str) -> int:
+        names = [c.name for c in self.columns]
+        return names.index(name) if name in names else 0
+
+    def targets(self) -> list[Target]:
+        """The marked rows, else the row under the cursor."""
+        keys = list(self.table.marked_keys) or (
+            [self.table.cursor_key] if self.table.cursor_key is not None else []
+        )
+        return [self.target_for(k) for k in keys]
+
+    def target_for(self, key: Hashable) -> Target:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def request(self, action: str) -> None:
+        targets = self.targets()
+        if not targets:
+            self.notify("Nothing selected.", severity="warning")
+            return
+        self.app.confirm_and_run(
+            Confirmation(action, self.session.context, targets, BY_NAME[action].label)
+        )
