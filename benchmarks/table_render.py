@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from bisect import bisect_left
 from collections.abc import Hashable
 from dataclasses import dataclass
 from pathlib import Path
@@ -80,17 +81,24 @@ class PaintClock:
 
     def __init__(self) -> None:
         self.paints = 0
+        self.times: list[float] = []
         self.expect: str | None = None
         self.seen_at: float | None = None
 
     def note(self, strips: list[Strip]) -> None:
         self.paints += 1
+        self.times.append(perf_counter())
         if self.expect is not None and self.seen_at is None:
             if any(self.expect in strip.text for strip in strips):
                 self.seen_at = perf_counter()
 
     def watch_for(self, text: str) -> None:
         self.expect, self.seen_at = text, None
+
+    def busiest_second(self, since: float) -> int:
+        """The most paints in any one-second window [t, t + 1) after `since`."""
+        times = [t for t in self.times if t >= since]
+        return max((bisect_left(times, t + 1.0) - i for i, t in enumerate(times)), default=0)
 
 
 class PeerTable(DataTable):
@@ -180,9 +188,10 @@ async def measure_peer(args: argparse.Namespace, rows: list[Row]) -> dict[str, f
                     table.update_cell(row.key, column_keys[column], row.cells[column])
 
         await pilot.pause(0.2)
-        paints = table.clock.paints
+        paints, since = table.clock.paints, perf_counter()
         elapsed = await flood(pilot, args.flood, args.flood_seconds, apply)
         figures["flood_paints_per_s"] = (table.clock.paints - paints) / elapsed
+        figures["flood_busiest_second"] = table.clock.busiest_second(since)
         figures["flood_elapsed"] = elapsed
     return figures
 
@@ -222,9 +231,10 @@ async def measure_ours(args: argparse.Namespace, rows: list[Row]) -> dict[str, f
 
         table.sort_by(None)
         await pilot.pause(0.2)
-        paints, repaints = table.clock.paints, table.repaint_count
+        paints, repaints, since = table.clock.paints, table.repaint_count, perf_counter()
         elapsed = await flood(pilot, args.flood, args.flood_seconds, apply)
         figures["flood_paints_per_s"] = (table.clock.paints - paints) / elapsed
+        figures["flood_busiest_second"] = table.clock.busiest_second(since)
         figures["flood_repaints_per_s"] = (table.repaint_count - repaints) / elapsed
         figures["flood_elapsed"] = elapsed
 
@@ -277,11 +287,14 @@ async def main() -> None:
     line(f"load {args.rows:,} rows + first paint", "load_paint", 0.2)
     line(f"apply {args.updates:,} row updates (call)", "update_call", 0.05)
     line(f"apply {args.updates:,} row updates + paint", "update_paint")
-    flood_label = f"paints/s, {args.flood:,} updates in {args.flood_seconds:g} s"
+    flood_label = f"flood of {args.flood:,} updates in {args.flood_seconds:g} s: took"
+    print(f"{flood_label:44}{peer['flood_elapsed']:10.2f} s{ours['flood_elapsed']:14.2f} s")
     peer_rate, our_rate = peer["flood_paints_per_s"], ours["flood_paints_per_s"]
+    print(f"{'  paints/s (mean)':44}{peer_rate:12.1f}{our_rate:16.1f}")
+    peer_peak, our_peak = peer["flood_busiest_second"], ours["flood_busiest_second"]
     print(
-        f"{flood_label:44}{peer_rate:12.1f}{our_rate:16.1f}{peer_rate / max(our_rate, 1e-9):8.1f}x"
-        f"  {verdict(our_rate <= 10.5)} (<= 10/s)"
+        f"{'  paints in the busiest second':44}{peer_peak:12.0f}{our_peak:16.0f}"
+        f"{'':9}  {verdict(our_peak <= 10)} (<= 10)"
     )
     print()
     print(

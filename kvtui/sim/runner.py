@@ -62,6 +62,7 @@ class SimOptions:
     vms: int | None = None
     kubeconfig: Path | None = None
     metrics_port: int | None = 0  # None: no plain metrics listener; 0: any free port
+    start: float | None = None  # simulated time at start (default: a day before now)
     faults: Faults = field(default_factory=Faults)
 
 
@@ -80,7 +81,8 @@ class Simulator:
         scenario = load_scenario(
             options.scenario, nodes=options.nodes, vms=options.vms, seed=options.seed
         )
-        self.clock = SimClock(options.speed, start=time.time() - HISTORY_OFFSET)
+        start = options.start if options.start is not None else time.time() - HISTORY_OFFSET
+        self.clock = SimClock(options.speed, start=start)
         self.store = Store(self.clock.now)
         self.world = World(self.store, self.clock, seed=options.seed)
         self.world.settings.update(scenario.settings)

@@ -6,6 +6,7 @@ HTTP itself: screens read views from the cache and call `kvtui.cluster` for ever
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
@@ -40,17 +41,48 @@ class KvtuiApp(App[None]):
     ENABLE_COMMAND_PALETTE = False
     BINDINGS = [Binding("ctrl+c", "quit", "Quit", show=False, priority=True)]
 
-    def __init__(self, session: Session, connect: Connector | None = None) -> None:
+    def __init__(
+        self,
+        session: Session | None = None,
+        connect: Connector | None = None,
+        *,
+        open_session: Callable[[], Awaitable[Session]] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        """Give an open `session`, or `open_session` to open one on the app's own loop
+        (tests and snapshots build the app without the CLI). `clock` drives ages and the
+        header's time, so pictures can be reproduced."""
         super().__init__()
-        self.session = session
+        if session is None and open_session is None:
+            raise ValueError("KvtuiApp needs a session or a way to open one")
+        self.session = session  # type: ignore[assignment]
+        self.open_session = open_session
         self.connect = connect
-        self.safety = Safety(
-            read_only=session.read_only, arm_seconds=session.config.arm_minutes * 60
-        )
-        self.theme = session.config.theme or "textual-dark"
+        self.clock = clock
+        self.safety = Safety(read_only=False)
 
     def on_mount(self) -> None:
         self.title = f"kvtui {__version__}"
+        if self.session is None:
+            self.start_session()
+        else:
+            self.begin()
+
+    @work(group="connect")
+    async def start_session(self) -> None:
+        assert self.open_session is not None
+        try:
+            self.session = await self.open_session()
+        except Exception as exc:
+            self.exit(message=f"kvtui: cannot connect: {exc}", return_code=1)
+            return
+        self.begin()
+
+    def begin(self) -> None:
+        self.safety = Safety(
+            read_only=self.session.read_only, arm_seconds=self.session.config.arm_minutes * 60
+        )
+        self.theme = self.session.config.theme or "textual-dark"
         self.install_panes()
         self.switch_mode("nodes")
         self.check_permissions()
@@ -77,7 +109,7 @@ class KvtuiApp(App[None]):
             self.action_switch_context(args[0] if args else None)
         elif word in ("help", "h"):
             self.action_help()
-        elif word == "arm" and BY_NAME["arm"] and not self.safety.read_only:
+        elif word == "arm" and not self.safety.read_only:
             self.action_arm()
         elif word == "disarm":
             self.safety.disarm()

@@ -41,6 +41,7 @@ class NodesScreen(PaneScreen):
                     cpu,
                     memory,
                     handlers.get(node.name, "missing"),
+                    now=self.app.clock(),
                 )
             )
             self.labels[rows[-1].key] = node.labels

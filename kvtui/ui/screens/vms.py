@@ -53,7 +53,7 @@ class VmsScreen(PaneScreen):
             return None
         vm = Vm(vm_raw) if vm_raw else None
         self.labels[key] = (vm or vmi).labels  # type: ignore[union-attr]
-        return vm_row(vm, vmi, migrations.get(key), default)
+        return vm_row(vm, vmi, migrations.get(key), default, now=self.app.clock())
 
     def build_rows(self) -> list[Row]:
         cache = self.session.cache
@@ -65,7 +65,7 @@ class VmsScreen(PaneScreen):
         default = self.session.cluster_eviction_default()
         migrations = self._migrations()
         self.labels = {}
-        rows = [self._row(k, default, migrations) for k in keys]
+        rows = [self._row(k, default, migrations) for k in sorted(keys)]
         return [r for r in rows if r is not None]
 
     def apply_changes(self, changes: ChangeSet) -> None:

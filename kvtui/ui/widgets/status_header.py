@@ -65,5 +65,6 @@ class StatusHeader(Static):
             parts.append(" [$text-muted]writes locked (W arms)[/]")
         if self.filter_text:
             parts.append(f" [i]/{escape(self.filter_text)}[/]")
-        parts.append(f" [$text-muted]{time.strftime('%H:%M:%S')}[/]")
+        clock = getattr(self.app, "clock", time.time)
+        parts.append(f" [$text-muted]{time.strftime('%H:%M:%S', time.gmtime(clock()))}Z[/]")
         self.update(" ".join(parts))
