@@ -160,8 +160,13 @@ class Session:
     async def run_operation(
         self, action: str, targets: Sequence[Target], dry_run: bool = False
     ) -> list[OperationResult]:
-        """Run one operation on every target, auditing each, dry run or not."""
+        """Run one operation on every target, auditing each, dry run or not.
+
+        A read-only session refuses here too, whatever the UI offered: defence in depth.
+        """
         verb, operation = OPERATIONS[action]
+        if self.read_only:
+            return [OperationResult(t, "read-only session: nothing may change") for t in targets]
         results = []
         for target in targets:
             args = (target.name,) if target.namespace is None else (target.namespace, target.name)

@@ -244,7 +244,9 @@ class ResourceTable(ScrollView, can_focus=True):
         self.repaint_count = 0
         """Repaints the table asked for after data changes (throttled to 10 per second)."""
         self.paint_count = 0
-        """Times Textual painted the widget, for any reason (data, cursor, scroll, resize)."""
+        """Passes in which Textual rendered lines of this widget, for any reason (data,
+        cursor, scroll, focus); passes served wholly from Textual's line cache do not count."""
+        self.lines_rendered = 0
         self.set_reactive(ResourceTable.empty_message, empty_message)
         if columns:
             self.set_columns(columns)
@@ -670,12 +672,16 @@ class ResourceTable(ScrollView, can_focus=True):
         return style
 
     def render_lines(self, crop: Region) -> list[Strip]:
-        self.paint_count += 1
         self._styles.clear()  # component styles may have changed (focus, theme)
         self._ensure_layout()
-        return super().render_lines(crop)
+        rendered = self.lines_rendered
+        strips = super().render_lines(crop)
+        if self.lines_rendered != rendered:
+            self.paint_count += 1
+        return strips
 
     def render_line(self, y: int) -> Strip:
+        self.lines_rendered += 1
         width = self.size.width
         scroll_x = round(self.scroll_x)
         if y == 0:
