@@ -57,7 +57,7 @@ class Row:
 
 
 def vmi_row(index: int, generation: int = 0) -> Row:
-    phase = PHASES[(index * 7 + generation) % len(PHASES)]
+    phase = PHASES[(index * 3 + generation) % len(PHASES)]
     node = (index + generation * 13) % 200
     vcpu = 1 << (index % 4)
     memory = vcpu * 2
@@ -96,9 +96,9 @@ class PaintClock:
         if self.lines != lines_before:
             self.paints += 1
             self.times.append(perf_counter())
-        if self.expect is not None and self.seen_at is None:
-            if any(self.expect in strip.text for strip in strips):
-                self.seen_at = perf_counter()
+        expect = self.expect
+        if expect is not None and self.seen_at is None and any(expect in s.text for s in strips):
+            self.seen_at = perf_counter()
 
     def watch_for(self, text: str) -> None:
         self.expect, self.seen_at = text, None
@@ -323,15 +323,16 @@ async def main() -> None:
         f"{peer_busy / max(our_busy, 1e-9):8.1f}x"
     )
     print()
+    sorted_label = f"ours, sorted by NODE, {args.updates:,} updates moving rows:"
+    print(f"{sorted_label:56}{ms(ours['sorted_update_call'])}")
     print(
-        f"ours, sorted by NODE, {args.updates:,} updates moving rows: {ms(ours['sorted_update_call'])}"
+        f"{'ours, repaints requested per second of flood:':56}{ours['flood_repaints_per_s']:8.1f}"
     )
-    print(f"ours, repaints requested/s during the flood: {ours['flood_repaints_per_s']:.1f}")
     if args.big:
-        print(f"ours, load {args.big:,} rows + first paint: {ms(ours['big_load_paint'])}")
-        print(
-            f"ours, {len(range(0, args.big, 97)):,} updates on {args.big:,} rows: {ms(ours['big_update_call'])}"
-        )
+        big_updates = len(range(0, args.big, 97))
+        print(f"{f'ours, load {args.big:,} rows + first paint:':56}{ms(ours['big_load_paint'])}")
+        big_label = f"ours, {big_updates:,} updates on {args.big:,} rows:"
+        print(f"{big_label:56}{ms(ours['big_update_call'])}")
 
 
 if __name__ == "__main__":

@@ -15,6 +15,8 @@ import jsonpatch
 import jsonpointer
 import orjson
 
+from kvtui.sim.store import clone as _copy
+
 __all__ = [
     "PatchError",
     "apply_patch",
@@ -88,15 +90,6 @@ class PatchError(ValueError):
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def _copy(value: Any) -> Any:
-    """Deep copy of a JSON value; faster than copy.deepcopy and enough for decoded JSON."""
-    if isinstance(value, dict):
-        return {k: _copy(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_copy(v) for v in value]
-    return value
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -92,6 +92,28 @@ async def test_rows_render_with_a_fixed_header() -> None:
         assert lines(table)[-1].split()[0] == "vm-00049"
 
 
+async def test_health_marks_and_cursor_are_styled_by_component_classes() -> None:
+    phases = ["Running", "Pending", "Failed", "Succeeded", "Running", "Pending"]
+    app = TableApp([vm_row(i, phase=phase) for i, phase in enumerate(phases)])
+    async with app.run_test(size=(100, 30)) as pilot:
+        table = app.query_one(ResourceTable)
+        table.focus()
+        await pilot.press("down", "space", "down")  # mark the Pending row, cursor on Failed
+        await settle(pilot)
+
+        def style(y: int):
+            return next(iter(table.render_line(y))).style
+
+        component = table.get_component_rich_style
+        ok, warn, error, muted = style(5), style(6), style(3), style(4)
+        assert warn.color == component("resource-table--warn").color != ok.color
+        assert muted.color == component("resource-table--muted").color != ok.color
+        assert error.bgcolor == component("resource-table--cursor").bgcolor != ok.bgcolor
+        marked = style(2)
+        assert marked.color == warn.color  # the mark tints; the health colour stays
+        assert marked.bgcolor == component("resource-table--marked").bgcolor != ok.bgcolor
+
+
 async def test_only_visible_rows_are_rendered() -> None:
     app = TableApp([vm_row(i) for i in range(10_000)])
     async with app.run_test(size=(100, 30)) as pilot:
@@ -259,14 +281,20 @@ async def test_updates_keep_the_cursor_on_its_key() -> None:
         assert table.cursor_row == 50
         assert table.cursor_row - round(table.scroll_y) == screen_line
         assert "vm-00050" in lines(table)[screen_line + 1]
-        # The cursor's row moves by its sort key: the cursor follows it.
-        table.update_rows([vm_row(50, cpu=5)])
-        assert (table.cursor_key, table.cursor_row) == ("vm-00050", 5)
-        # The cursor's row goes away: the cursor stays on the same line (vm-00005 ties at 5).
-        table.update_rows([], removed=["vm-00050"])
-        assert (table.cursor_key, table.cursor_row) == ("vm-00005", 5)
+        # A full reload with more rows above the cursor: the same, the cursor's line stays.
+        table.set_rows([vm_row(i, cpu=i) for i in range(-5, 200)])
         await settle(pilot)
-        assert app.highlighted[-1] == "vm-00005"
+        assert (table.cursor_key, table.cursor_row) == ("vm-00050", 55)
+        assert table.cursor_row - round(table.scroll_y) == screen_line
+        # The cursor's row moves by its sort key: the cursor follows it (after vm-00005,
+        # which ties and came first; CPUs -5..4 are above).
+        table.update_rows([vm_row(50, cpu=5)])
+        assert (table.cursor_key, table.cursor_row) == ("vm-00050", 11)
+        # The cursor's row goes away: the cursor stays on the same line.
+        table.update_rows([], removed=["vm-00050"])
+        assert (table.cursor_key, table.cursor_row) == ("vm-00006", 11)
+        await settle(pilot)
+        assert app.highlighted[-1] == "vm-00006"
 
 
 async def test_repaints_are_throttled_under_a_flood() -> None:

@@ -59,18 +59,9 @@ class NodesScreen(PaneScreen):
 
         self.app.push_screen(VmsScreen(self.session, self.safety, node=key[1]))
 
-    def action_describe(self) -> None:
-        self._show("describe")
-
-    def action_yaml(self) -> None:
-        self._show("yaml")
-
-    def _show(self, how: str) -> None:
+    def object_at_cursor(self) -> tuple[kinds.Kind, str | None, str] | None:
         key = self.table.cursor_key
-        if key is not None:
-            from kvtui.ui.screens.object_view import ObjectViewScreen
-
-            self.app.push_screen(ObjectViewScreen(self.session, kinds.NODES, None, key[1], how))
+        return (kinds.NODES, None, key[1]) if key is not None else None
 
     def action_cordon(self) -> None:
         self.request("cordon")

@@ -16,6 +16,7 @@ from textual.widgets import Footer
 
 from kvtui.cluster.cache import ChangeSet
 from kvtui.cluster.filters import RowFilter, parse_filter
+from kvtui.cluster.kinds import Kind
 from kvtui.cluster.presenters import Row
 from kvtui.cluster.session import Session, Target
 from kvtui.ui.actions import BY_NAME, Safety, bindings
@@ -176,6 +177,23 @@ class PaneScreen(Screen[None]):
     def _column(self, name: str) -> int:
         names = [c.name for c in self.columns]
         return names.index(name) if name in names else 0
+
+    def object_at_cursor(self) -> tuple[Kind, str | None, str] | None:
+        """The kind, namespace and name that `d` and `y` show; subclasses say which."""
+        return None
+
+    def action_describe(self) -> None:
+        self._show("describe")
+
+    def action_yaml(self) -> None:
+        self._show("yaml")
+
+    def _show(self, how: str) -> None:
+        found = self.object_at_cursor()
+        if found is not None:
+            from kvtui.ui.screens.object_view import ObjectViewScreen
+
+            self.app.push_screen(ObjectViewScreen(self.session, *found, how))
 
     def targets(self) -> list[Target]:
         """The marked rows, else the row under the cursor."""

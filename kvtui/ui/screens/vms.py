@@ -110,20 +110,12 @@ class VmsScreen(PaneScreen):
 
             self.app.push_screen(VmHealthScreen(self.session, key[0], key[1]))
 
-    def action_describe(self) -> None:
-        self._show("describe")
-
-    def action_yaml(self) -> None:
-        self._show("yaml")
-
-    def _show(self, how: str) -> None:
+    def object_at_cursor(self) -> tuple[kinds.Kind, str | None, str] | None:
         key = self.table.cursor_key
         if key is None:
-            return
-        from kvtui.ui.screens.object_view import ObjectViewScreen
-
+            return None
         kind = kinds.VMS if self.session.cache.get(kinds.VMS, *key) else kinds.VMIS
-        self.app.push_screen(ObjectViewScreen(self.session, kind, key[0], key[1], how))
+        return kind, key[0], key[1]
 
     def action_vm_start(self) -> None:
         self.request("vm_start")

@@ -7,12 +7,11 @@ re-sort per event) and repaints coalesced by a timer.
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
 from operator import itemgetter
 from time import monotonic
-from typing import Any, ClassVar, Literal, Protocol
+from typing import ClassVar, Literal
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
@@ -26,27 +25,13 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.timer import Timer
 
+from kvtui.ui.widgets.row_index import RowIndex, TableRow
+
 HEALTHS = ("ok", "warn", "error", "muted")
 MARKER = "● "
 MARKER_WIDTH = 2
 COLUMN_GAP = 2
 TEXT_CACHE_LIMIT = 8_192
-
-
-class TableRow(Protocol):
-    """What the table needs of a row; the presenters' frozen `Row` dataclass fits it."""
-
-    @property
-    def key(self) -> Hashable: ...
-
-    @property
-    def cells(self) -> tuple[str, ...]: ...
-
-    @property
-    def health(self) -> str: ...
-
-    @property
-    def sort_keys(self) -> tuple[Any, ...]: ...
 
 
 @dataclass(frozen=True)
@@ -79,17 +64,6 @@ def _fit(text: str, width: int, align: str) -> str:
         return set_cell_size(text, width - 1) + "…" if width > 0 else ""
     pad = " " * (width - length)
     return pad + text if align == "right" else text + pad
-
-
-def _sortable(value: Any) -> tuple[Any, ...]:
-    """A comparable wrapper: numbers before strings before other types; None last."""
-    if value is None:
-        return (9,)
-    if isinstance(value, int | float):
-        return (0, value)
-    if isinstance(value, str):
-        return (1, value)
-    return (2, type(value).__name__, value)
 
 
 def _column_widths(rows: Iterable[TableRow], count: int) -> list[int]:
@@ -155,7 +129,7 @@ class ResourceTable(ScrollView, can_focus=True):
             text-style: $block-cursor-text-style;
         }
         & > .resource-table--marked {
-            color: $accent;
+            background: $accent 30%;
             text-style: bold;
         }
         & > .resource-table--ok {
@@ -177,7 +151,10 @@ class ResourceTable(ScrollView, can_focus=True):
     """
 
     class Highlighted(Message):
-        """The cursor is on a different row (`key` is None when the table is empty)."""
+        """The cursor is on a different row (`key` is None when the table is empty).
+
+        When data changes move the cursor, this is posted with the repaint, so at most 10/s.
+        """
 
         def __init__(self, resource_table: ResourceTable, key: Hashable | None) -> None:
             self.resource_table = resource_table
@@ -215,16 +192,7 @@ class ResourceTable(ScrollView, can_focus=True):
         super().__init__(name=name, id=id, classes=classes, disabled=disabled)
         self._columns: tuple[ColumnSpec, ...] = ()
         self._content_widths: list[int] = []
-        self._rows: dict[Hashable, TableRow] = {}
-        self._seq: dict[Hashable, int] = {}
-        self._next_seq = 0
-        self._order: dict[Hashable, tuple[Any, ...]] = {}
-        self._all: list[Hashable] = []  # every key, ascending by `_order` (or `_seq`)
-        self._view: list[Hashable] = self._all  # the keys passing the filter, same order
-        self._visible: set[Hashable] | None = None  # None: no filter, `_view is _all`
-        self._predicate: Callable[[TableRow], bool] | None = None
-        self._sort_column: int | None = None
-        self._sort_reverse = False
+        self._index = RowIndex()
         self._marked: set[Hashable] = set()
         self._cursor_key: Hashable | None = None
         self._cursor_row = 0
@@ -247,6 +215,7 @@ class ResourceTable(ScrollView, can_focus=True):
         """Passes in which Textual rendered lines of this widget, for any reason (data,
         cursor, scroll, focus); passes served wholly from Textual's line cache do not count."""
         self.lines_rendered = 0
+        """Lines rendered (header, rows, blanks) since mount: a paint renders a window."""
         self.set_reactive(ResourceTable.empty_message, empty_message)
         if columns:
             self.set_columns(columns)
@@ -260,11 +229,11 @@ class ResourceTable(ScrollView, can_focus=True):
     @property
     def row_count(self) -> int:
         """Rows passing the filter."""
-        return len(self._view)
+        return len(self._index)
 
     @property
     def total_count(self) -> int:
-        return len(self._rows)
+        return self._index.total
 
     @property
     def cursor_key(self) -> Hashable | None:
@@ -277,98 +246,60 @@ class ResourceTable(ScrollView, can_focus=True):
 
     @property
     def marked_keys(self) -> frozenset[Hashable]:
+        """Marked rows that exist, shown or filtered out (removed rows lose their mark)."""
         return frozenset(self._marked)
 
     @property
     def sort_column(self) -> int | None:
-        return self._sort_column
+        return self._index.sort_column
 
     @property
     def sort_reverse(self) -> bool:
-        return self._sort_reverse
+        return self._index.reverse
 
     def get_row(self, key: Hashable) -> TableRow | None:
-        return self._rows.get(key)
+        return self._index.get(key)
 
     def keys_in_view(self) -> list[Hashable]:
         """The displayed keys, top to bottom (a copy)."""
-        return self._view[::-1] if self._sort_reverse else list(self._view)
+        return self._index.keys()
 
     def set_columns(self, columns: Sequence[ColumnSpec]) -> None:
         self._columns = tuple(columns)
-        self._content_widths = _column_widths(self._rows.values(), len(self._columns))
-        if self._sort_column is not None and self._sort_column >= len(self._columns):
-            self._sort_column = None
-            self._reorder()
+        self._content_widths = _column_widths(self._index.rows(), len(self._columns))
+        sort_column = self._index.sort_column
+        if sort_column is not None and sort_column >= len(self._columns):
+            self._index.sort(None, False)
         self._widths_version += 1
         self._changed()
 
     def set_rows(self, rows: Sequence[TableRow]) -> None:
-        """Replace every row; the cursor and marks stay on keys that still exist."""
-        self._rows = {row.key: row for row in rows}
-        self._seq = {key: index for index, key in enumerate(self._rows)}
-        self._next_seq = len(self._seq)
-        self._marked &= self._rows.keys()
+        """Replace every row; the cursor (on its screen line) and marks stay on their keys."""
+        self._index.replace(rows)
+        self._marked = {key for key in self._marked if self._index.get(key) is not None}
         self._texts.clear()
-        self._content_widths = _column_widths(self._rows.values(), len(self._columns))
+        self._content_widths = _column_widths(self._index.rows(), len(self._columns))
         self._widths_version += 1
-        self._reorder()
-        self._reveal_cursor = True
         self._changed()
 
     def update_rows(self, changed: Iterable[TableRow], removed: Iterable[Hashable] = ()) -> None:
-        """Add or replace rows by key and drop removed keys, keeping order without a re-sort."""
+        """Add or replace rows by key and drop removed keys (first), without a re-sort."""
         changed = list(changed)
         removed = list(removed)
-        bulk = len(changed) + len(removed) > max(256, len(self._rows) // 8)
-        rows, order, predicate = self._rows, self._order, self._predicate
-        is_sorted = self._sort_column is not None
-        new_order: tuple[Any, ...] = ()
         for key in removed:
-            if key not in rows:
-                continue
-            if not bulk:
-                self._unplace(key)
-            del rows[key], self._seq[key]
-            order.pop(key, None)
             self._marked.discard(key)
             self._texts.pop(key, None)
-        grown = False
         widths = self._content_widths
+        grown = False
         for row in changed:
-            key = row.key
             for index, cell in enumerate(row.cells[: len(widths)]):
                 width = _text_width(cell)
                 if width > widths[index]:
                     widths[index] = width
                     grown = True
-            old = rows.get(key)
-            if old is None:
-                self._seq[key] = self._next_seq
-                self._next_seq += 1
-            if is_sorted:
-                new_order = self._order_of(row, self._seq[key])
-            if bulk:
-                rows[key] = row
-                if is_sorted:
-                    order[key] = new_order
-                continue
-            passes = predicate is None or predicate(row)
-            if old is not None:
-                was_visible = self._visible is None or key in self._visible
-                stays = not is_sorted or new_order == order[key]
-                if stays and passes == was_visible:
-                    rows[key] = row
-                    continue
-                self._unplace(key)
-            rows[key] = row
-            if is_sorted:
-                order[key] = new_order
-            self._place(key, passes)
         if grown:
             self._widths_version += 1
-        if bulk:
-            self._reorder(resort=False)
+        self._index.update(changed, removed)
         self._changed()
 
     def sort_by(self, column_index: int | None, reverse: bool | None = None) -> None:
@@ -376,18 +307,14 @@ class ResourceTable(ScrollView, can_focus=True):
         if column_index is not None and not 0 <= column_index < len(self._columns):
             raise IndexError(f"no column {column_index} (table has {len(self._columns)})")
         if reverse is None:
-            reverse = column_index == self._sort_column and not self._sort_reverse
-        self._sort_column = column_index
-        self._sort_reverse = bool(reverse) and column_index is not None
-        self._reorder()
+            reverse = column_index == self._index.sort_column and not self._index.reverse
+        self._index.sort(column_index, reverse)
         self._reveal_cursor = True
         self._changed()
 
     def set_filter(self, predicate: Callable[[TableRow], bool] | None) -> None:
         """Show only rows the predicate accepts (None: all); marks on hidden rows are kept."""
-        self._predicate = predicate
-        self._refilter()
-        self._sync_cursor()
+        self._index.filter(predicate)
         self._reveal_cursor = True
         self._changed()
 
@@ -397,87 +324,22 @@ class ResourceTable(ScrollView, can_focus=True):
 
     def move_cursor(self, key: Hashable) -> bool:
         """Put the cursor on a key; False when it is not on display."""
-        row = self._locate(key)
+        row = self._index.locate(key)
         if row is None:
             return False
         self._move_cursor_to(row)
         return True
 
-    # ---- ordering and filtering ------------------------------------------------------------
-
-    def _order_of(self, row: TableRow, seq: int) -> tuple[Any, ...]:
-        """Where a row sorts on the sort column; unique, as `seq` breaks ties."""
-        column = self._sort_column
-        assert column is not None
-        # Descending shows the list backwards; -seq keeps ties in their given order.
-        tie = -seq if self._sort_reverse else seq
-        sort_keys = getattr(row, "sort_keys", None) or ()
-        if column < len(sort_keys) and sort_keys[column] is not None:
-            return (_sortable(sort_keys[column]), tie)
-        cells = row.cells
-        return (_sortable(cells[column] if column < len(cells) else None), tie)
-
-    def _reorder(self, resort: bool = True) -> None:
-        """Recompute every order tuple and sort: O(n log n), only when the sort changes."""
-        if self._sort_column is None:
-            # Unsorted: arrival order, which is the dict's order (`_seq` follows it).
-            self._order = {}
-            self._all = list(self._rows)
-        else:
-            if resort:
-                seq, order_of = self._seq, self._order_of
-                self._order = {key: order_of(row, seq[key]) for key, row in self._rows.items()}
-            self._all = sorted(self._rows, key=self._order.__getitem__)
-        self._refilter()
-        self._sync_cursor()
-
-    def _refilter(self) -> None:
-        """Rebuild the displayed keys from the sorted keys: O(n), only when the filter changes."""
-        predicate = self._predicate
-        if predicate is None:
-            self._visible = None
-            self._view = self._all
-            return
-        rows = self._rows
-        self._view = [key for key in self._all if predicate(rows[key])]
-        self._visible = set(self._view)
-
-    def _position(self, keys: list[Hashable], key: Hashable) -> int:
-        rank = self._seq.__getitem__ if self._sort_column is None else self._order.__getitem__
-        return bisect_left(keys, rank(key), key=rank)
-
-    def _unplace(self, key: Hashable) -> None:
-        """Take a key out of the ordered lists, using its current order tuple."""
-        del self._all[self._position(self._all, key)]
-        if self._visible is not None and key in self._visible:
-            del self._view[self._position(self._view, key)]
-            self._visible.discard(key)
-
-    def _place(self, key: Hashable, visible: bool) -> None:
-        self._all.insert(self._position(self._all, key), key)
-        if self._visible is not None and visible:
-            self._view.insert(self._position(self._view, key), key)
-            self._visible.add(key)
-
-    def _key_at(self, row: int) -> Hashable:
-        return self._view[-1 - row] if self._sort_reverse else self._view[row]
-
-    def _locate(self, key: Hashable) -> int | None:
-        """The display row of a key, by bisection: O(log n)."""
-        if key not in self._rows or (self._visible is not None and key not in self._visible):
-            return None
-        position = self._position(self._view, key)
-        return len(self._view) - 1 - position if self._sort_reverse else position
+    # ---- repaint throttle ------------------------------------------------------------------
 
     def _sync_cursor(self) -> None:
         """Follow the cursor's key; if it went away, stay on the same row number."""
-        row = None if self._cursor_key is None else self._locate(self._cursor_key)
+        index = self._index
+        row = None if self._cursor_key is None else index.locate(self._cursor_key)
         if row is None:
-            row = min(self._cursor_row, len(self._view) - 1)
+            row = min(self._cursor_row, len(index) - 1)
         self._cursor_row = max(row, 0)
-        self._cursor_key = self._key_at(self._cursor_row) if self._view else None
-
-    # ---- repaint throttle ------------------------------------------------------------------
+        self._cursor_key = index.key_at(self._cursor_row) if index else None
 
     def _changed(self) -> None:
         """Data changed: repaint now if the last repaint is old enough, else once, later."""
@@ -502,7 +364,7 @@ class ResourceTable(ScrollView, can_focus=True):
         self._last_repaint = monotonic()
         self.repaint_count += 1
         self._ensure_layout()
-        self.virtual_size = Size(self._natural_width, len(self._view) + 1)
+        self.virtual_size = Size(self._natural_width, len(self._index) + 1)
         page = self._page_height()
         if self._reveal_cursor:
             self._scroll_cursor_into_view()
@@ -540,11 +402,11 @@ class ResourceTable(ScrollView, can_focus=True):
     def _move_cursor_to(self, row: int, *, page: bool = False) -> None:
         """Move the cursor; a page move scrolls by as much, keeping the cursor's screen line."""
         self._repaint()  # pending data first: the cursor moves over what is on screen
-        if not self._view:
+        if not self._index:
             return
         old = self._cursor_row
-        self._cursor_row = max(0, min(row, len(self._view) - 1))
-        self._cursor_key = self._key_at(self._cursor_row)
+        self._cursor_row = max(0, min(row, len(self._index) - 1))
+        self._cursor_key = self._index.key_at(self._cursor_row)
         self.refresh_line(old + 1)
         self.refresh_line(self._cursor_row + 1)
         if page:
@@ -570,7 +432,7 @@ class ResourceTable(ScrollView, can_focus=True):
         self._move_cursor_to(0)
 
     def action_cursor_last(self) -> None:
-        self._move_cursor_to(len(self._view) - 1)
+        self._move_cursor_to(len(self._index) - 1)
 
     def action_select_cursor(self) -> None:
         if self._cursor_key is not None:
@@ -596,7 +458,7 @@ class ResourceTable(ScrollView, can_focus=True):
                 self.sort_by(column)
             return
         row = offset.y - 1 + round(self.scroll_y)
-        if row < len(self._view):
+        if row < len(self._index):
             self._move_cursor_to(row)
             if event.chain >= 2:
                 self.action_select_cursor()
@@ -656,18 +518,27 @@ class ResourceTable(ScrollView, can_focus=True):
         self._texts[key] = (row, self._layout_id, text)
         return text
 
+    def _layer(self, component: str) -> Style:
+        """Only what a component class sets, with its colours blended as Textual does."""
+        full = self.get_component_rich_style(component)
+        partial = self.get_component_rich_style(component, partial=True)
+        return partial + Style(
+            color=full.color if partial.color else None,
+            bgcolor=full.bgcolor if partial.bgcolor else None,
+        )
+
     def _row_style(self, health: str, marked: bool, cursor: bool) -> Style:
+        """Base, then health (colour), marked (tint), cursor: a marked warning stays amber."""
         cache_key = (health, marked, cursor)
         style = self._styles.get(cache_key)
         if style is None:
-            component = self.get_component_rich_style
             style = self.rich_style
             if health in HEALTHS:
-                style += component(f"resource-table--{health}")
+                style += self._layer(f"resource-table--{health}")
             if marked:
-                style += component("resource-table--marked")
+                style += self._layer("resource-table--marked")
             if cursor:
-                style += component("resource-table--cursor")
+                style += self._layer("resource-table--cursor")
             self._styles[cache_key] = style
         return style
 
@@ -686,10 +557,10 @@ class ResourceTable(ScrollView, can_focus=True):
         scroll_x = round(self.scroll_x)
         if y == 0:
             return self._render_header(scroll_x, width)
-        if not self._view:
+        if not self._index:
             return self._render_empty(y, width)
         index = y - 1 + round(self.scroll_y)
-        if index >= len(self._view):
+        if index >= len(self._index):
             return Strip.blank(width, self.rich_style)
         return self._render_row(index, scroll_x, width)
 
@@ -698,8 +569,8 @@ class ResourceTable(ScrollView, can_focus=True):
         names = []
         for index, (spec, cell_width) in enumerate(zip(self._columns, self._widths, strict=True)):
             name = spec.name
-            if index == self._sort_column:
-                name += "▼" if self._sort_reverse else "▲"
+            if index == self._index.sort_column:
+                name += "▼" if self._index.reverse else "▲"
             names.append(_fit(name, cell_width, spec.align))
         text = " " * MARKER_WIDTH + (" " * COLUMN_GAP).join(names)
         return Strip([Segment(text, style)]).crop_extend(scroll_x, scroll_x + width, style)
@@ -714,8 +585,8 @@ class ResourceTable(ScrollView, can_focus=True):
         return line.adjust_cell_length(width, self.rich_style)
 
     def _render_row(self, index: int, scroll_x: int, width: int) -> Strip:
-        key = self._key_at(index)
-        row = self._rows[key]
+        key = self._index.key_at(index)
+        row = self._index[key]
         marked = key in self._marked
         style = self._row_style(row.health, marked, index == self._cursor_row)
         line = Strip(
