@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import random
 import time
@@ -45,6 +46,38 @@ PAGE_SIZE = 500
 WATCH_TIMEOUT = 300  # seconds the server keeps a watch open (jittered ±10%)
 FORBIDDEN_RETRY = 30.0
 RESUME_AFTER = 1.0  # a watch that broke after running this long resumes without a relist
+
+
+LIST_GC_THRESHOLD = 100_000  # young-generation threshold while lists decode
+
+
+class _RelaxedGc:
+    """While any list is being read, collect the young generation less often.
+
+    Decoding and trimming a large list allocates millions of containers that all survive; at
+    the default threshold (700) the collector rescans them over and over, which doubled the
+    sync time of 10,000 VMIs and pods. Nested and concurrent lists share one relaxation; the
+    previous thresholds come back when the last one ends.
+    """
+
+    def __init__(self) -> None:
+        self._depth = 0
+        self._saved: tuple[int, ...] = ()
+
+    def __enter__(self) -> None:
+        if self._depth == 0:
+            self._saved = gc.get_threshold()
+            gen0, *older = self._saved
+            gc.set_threshold(max(gen0, LIST_GC_THRESHOLD), *older)
+        self._depth += 1
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._depth -= 1
+        if self._depth == 0:
+            gc.set_threshold(*self._saved)
+
+
+_relaxed_gc = _RelaxedGc()
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +144,8 @@ class _Informer:
             try:
                 if self.resource_version is None:
                     await self._list()
-                    failures = 0
-                await self._watch()
+                if await self._watch():
+                    failures = 0  # only a watch that worked ends a run of failures
             except asyncio.CancelledError:
                 raise
             except Expired:
@@ -137,6 +170,10 @@ class _Informer:
                 await asyncio.sleep(delay)
 
     async def _list(self) -> None:
+        with _relaxed_gc:
+            await self._read_list()
+
+    async def _read_list(self) -> None:
         """Read every page, then swap in the new map and report what differs from the old."""
         old = self.objects
         fresh: dict[Key, Obj] = {}
@@ -173,11 +210,14 @@ class _Informer:
         self.cache._objects_changed(self.kind.name, changed)
         self._set_state(SYNCED, "")
 
-    async def _watch(self) -> None:
-        """Apply events until the stream ends; a stream that broke after working resumes."""
+    async def _watch(self) -> bool:
+        """Apply events until the stream ends; a stream that broke after working resumes.
+
+        True when the watch worked: it delivered events or stayed open a while.
+        """
         if self.resource_version is None:
             await asyncio.sleep(self.cache.backoff.base)
-            return
+            return False
         timeout = round(self.cache.watch_timeout * random.uniform(0.9, 1.1))
         params = {
             "resourceVersion": self.resource_version,
@@ -193,10 +233,12 @@ class _Informer:
         except Unavailable:
             if received or time.monotonic() - started >= RESUME_AFTER:
                 log.debug("%s watch broke; resuming from %s", self.kind.name, self.resource_version)
-                return
+                return True
             raise
-        if not received and time.monotonic() - started < RESUME_AFTER:
-            await asyncio.sleep(RESUME_AFTER)  # a server ending watches at once: do not spin
+        if received or time.monotonic() - started >= RESUME_AFTER:
+            return True
+        await asyncio.sleep(RESUME_AFTER)  # a server ending watches at once: do not spin
+        return False
 
     def _apply(self, event: dict[str, Any]) -> None:
         kind = event.get("type")
@@ -223,9 +265,12 @@ class _Informer:
         self.cache._objects_changed(self.kind.name, (key,))
 
     def _set_state(self, phase: str, message: str) -> None:
-        if phase == self.state.phase and message == self.state.message:
+        state = self.state
+        if phase == state.phase and message == state.message:
             return
-        self.state = KindState(phase, message, time.time())
+        # `since` is when the phase began; a new message in the same phase keeps it.
+        since = state.since if phase == state.phase else time.time()
+        self.state = KindState(phase, message, since)
         self.cache._state_changed(self.kind.name)
 
 

@@ -19,6 +19,7 @@ Obj = dict[str, Any]
 Trim = Callable[[Obj], Obj]
 
 _intern = sys.intern
+_RUNNING: dict[str, Any] = {"running": {}}  # shared: the state of most containers
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 PHASE_STAMPS_KEPT = 2  # the newest phaseTransitionTimestamps of a VMI (when it got Running)
 
@@ -47,6 +48,7 @@ VM_ANNOTATIONS = VMI_ANNOTATIONS
 VMIM_ANNOTATIONS = frozenset({"kubevirt.io/evacuationMigration"})
 
 CONDITION_KEYS = ("type", "status", "reason", "message", "lastTransitionTime")
+POD_CONDITIONS_KEPT_TRUE = frozenset({"Ready", "PodScheduled"})
 MIGRATION_STATE_KEYS = (
     "sourceNode",
     "targetNode",
@@ -85,6 +87,28 @@ def _strings(mapping: Any) -> dict[str, Any]:
     return {_s(k): _s(v) for k, v in mapping.items()}
 
 
+_SHARED: dict[tuple, dict[str, Any]] = {}
+SHARED_LIMIT = 20_000
+
+
+def _shared(mapping: dict[str, Any]) -> dict[str, Any]:
+    """One instance for every equal flat dict of a kind that repeats across objects (resource
+    requests, CPU topologies, instancetype references): 10,000 launcher pods of a few sizes
+    hold a few request dicts. Bounded like an intern table; cached objects are read-only.
+    """
+    try:
+        # The type too: True == 1, yet {"x": True} must not become {"x": 1}.
+        key = tuple((k, type(v), v) for k, v in mapping.items())
+        shared = _SHARED.get(key)
+    except TypeError:  # a nested (unhashable) value: keep this one as it is
+        return mapping
+    if shared is not None:
+        return shared
+    if len(_SHARED) < SHARED_LIMIT:
+        _SHARED[key] = mapping
+    return mapping
+
+
 def _pick(source: Any, keys: Iterable[str], intern: bool = True) -> dict[str, Any]:
     """The listed keys that are present, values interned when they are strings."""
     if not isinstance(source, dict):
@@ -94,14 +118,22 @@ def _pick(source: Any, keys: Iterable[str], intern: bool = True) -> dict[str, An
     return {k: source[k] for k in keys if k in source}
 
 
-def _conditions(conditions: Any) -> list[dict[str, Any]]:
+def _conditions(conditions: Any, keep_true: frozenset[str] | None = None) -> list[dict[str, Any]]:
+    """Conditions without probe/heartbeat times; with `keep_true`, a condition that is "True"
+    is kept only when its type is listed (the others only say that all is well)."""
     if not isinstance(conditions, list):
         return []
-    return [_pick(c, CONDITION_KEYS) for c in conditions if isinstance(c, dict)]
+    return [
+        _pick(c, CONDITION_KEYS)
+        for c in conditions
+        if isinstance(c, dict)
+        and (keep_true is None or c.get("status") != "True" or c.get("type") in keep_true)
+    ]
 
 
 def _metadata(meta: Any, annotations: frozenset[str] | None) -> dict[str, Any]:
-    """Identity, labels, owners and the listed annotations (None: all but last-applied)."""
+    """Identity, labels, owners, the listed annotations (None: all but last-applied), and the
+    finalizers of an object being deleted."""
     if not isinstance(meta, dict):
         return {}
     out: dict[str, Any] = {"name": meta.get("name", "")}
@@ -125,7 +157,8 @@ def _metadata(meta: Any, annotations: frozenset[str] | None) -> dict[str, Any]:
         out["ownerReferences"] = [
             _pick(ref, ("apiVersion", "kind", "name", "uid", "controller")) for ref in owners
         ]
-    if meta.get("finalizers"):
+    if meta.get("finalizers") and meta.get("deletionTimestamp"):
+        # Only while deleting do they matter: they are what it is waiting for.
         out["finalizers"] = [_s(f) for f in meta["finalizers"]]
     return out
 
@@ -133,7 +166,7 @@ def _metadata(meta: Any, annotations: frozenset[str] | None) -> dict[str, Any]:
 def _resources(resources: Any) -> dict[str, Any]:
     if not isinstance(resources, dict):
         return {}
-    return {k: _strings(resources[k]) for k in ("requests", "limits") if resources.get(k)}
+    return {k: _shared(_strings(resources[k])) for k in ("requests", "limits") if resources.get(k)}
 
 
 def _containers(containers: Any) -> list[dict[str, Any]]:
@@ -160,11 +193,14 @@ def _container_statuses(statuses: Any) -> list[dict[str, Any]]:
         kept = _pick(status, ("name", "ready", "restartCount"))
         state = status.get("state")
         if isinstance(state, dict):
-            kept["state"] = {
-                _s(k): _pick(v, ("reason", "exitCode", "startedAt"))
-                for k, v in state.items()
-                if isinstance(v, dict)
-            }
+            if set(state) == {"running"}:
+                kept["state"] = _RUNNING  # when is in the pod's startTime
+            else:
+                kept["state"] = {
+                    _s(k): _pick(v, ("reason", "exitCode", "message"))
+                    for k, v in state.items()
+                    if isinstance(v, dict)
+                }
         out.append(kept)
     return out
 
@@ -180,15 +216,15 @@ def trim_pod(obj: Obj) -> Obj:
         if key in spec:
             out_spec[key] = _s(spec[key])
     if spec.get("overhead"):
-        out_spec["overhead"] = _strings(spec["overhead"])
+        out_spec["overhead"] = _shared(_strings(spec["overhead"]))
     if spec.get("nodeSelector"):
-        out_spec["nodeSelector"] = _strings(spec["nodeSelector"])
+        out_spec["nodeSelector"] = _shared(_strings(spec["nodeSelector"]))
     out_status = _pick(status, ("phase", "reason", "qosClass"))
     for key in ("message", "podIP", "startTime"):
         if key in status:
             out_status[key] = status[key]
     if status.get("conditions"):
-        out_status["conditions"] = _conditions(status["conditions"])
+        out_status["conditions"] = _conditions(status["conditions"], POD_CONDITIONS_KEPT_TRUE)
     if status.get("containerStatuses"):
         out_status["containerStatuses"] = _container_statuses(status["containerStatuses"])
     return {
@@ -203,10 +239,10 @@ def _domain(domain: Any) -> dict[str, Any]:
         return {}
     out: dict[str, Any] = {}
     if domain.get("cpu"):
-        out["cpu"] = _pick(domain["cpu"], CPU_KEYS)
+        out["cpu"] = _shared(_pick(domain["cpu"], CPU_KEYS))
     memory = domain.get("memory")
     if isinstance(memory, dict) and memory.get("guest"):
-        out["memory"] = {"guest": _s(memory["guest"])}
+        out["memory"] = _shared({"guest": _s(memory["guest"])})
     if domain.get("resources"):
         out["resources"] = _resources(domain["resources"])
     return out
@@ -216,12 +252,15 @@ def _vmi_spec(spec: Any) -> dict[str, Any]:
     """Sizing, eviction strategy and placement of a VMI spec (or a VM's template spec)."""
     if not isinstance(spec, dict):
         return {}
-    out: dict[str, Any] = {"domain": _domain(spec.get("domain"))}
+    out: dict[str, Any] = {}
+    domain = _domain(spec.get("domain"))
+    if domain:
+        out["domain"] = domain
     for key in ("evictionStrategy", "priorityClassName"):
         if key in spec:
             out[key] = _s(spec[key])
     if spec.get("nodeSelector"):
-        out["nodeSelector"] = _strings(spec["nodeSelector"])
+        out["nodeSelector"] = _shared(_strings(spec["nodeSelector"]))
     return out
 
 
@@ -251,10 +290,10 @@ def trim_vmi(obj: Obj) -> Obj:
     if status.get("activePods"):
         out_status["activePods"] = _strings(status["activePods"])
     if status.get("guestOSInfo"):
-        out_status["guestOSInfo"] = _pick(status["guestOSInfo"], ("name", "version"))
+        out_status["guestOSInfo"] = _shared(_pick(status["guestOSInfo"], ("name", "version")))
     if status.get("currentCPUTopology"):
-        out_status["currentCPUTopology"] = _pick(
-            status["currentCPUTopology"], ("sockets", "cores", "threads")
+        out_status["currentCPUTopology"] = _shared(
+            _pick(status["currentCPUTopology"], ("sockets", "cores", "threads"))
         )
     stamps = status.get("phaseTransitionTimestamps")
     if isinstance(stamps, list) and stamps:
@@ -275,7 +314,7 @@ def trim_vm(obj: Obj) -> Obj:
     out_spec = _pick(spec, ("runStrategy", "running"))
     for key in ("instancetype", "preference"):
         if spec.get(key):
-            out_spec[key] = _pick(spec[key], ("name", "kind"))
+            out_spec[key] = _shared(_pick(spec[key], ("name", "kind")))
     template = spec.get("template")
     if isinstance(template, dict):
         out_spec["template"] = {"spec": _vmi_spec(template.get("spec"))}

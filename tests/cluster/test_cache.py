@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 
@@ -272,6 +273,7 @@ class FakeConnection:
     def __init__(self) -> None:
         self.objects: dict[str, list[dict]] = {}
         self.fail: dict[str, Exception] = {}
+        self.watch_fail: dict[str, Exception] = {}
         self.events: dict[str, asyncio.Queue] = {}
         self.lists = 0
         self.version = 100
@@ -302,8 +304,8 @@ class FakeConnection:
         return {"metadata": meta, "items": items[start : start + limit]}
 
     async def watch(self, path: str, params: dict) -> AsyncIterator[dict]:
-        if path in self.fail:
-            raise self.fail[path]
+        if path in self.fail or path in self.watch_fail:
+            raise self.fail.get(path) or self.watch_fail[path]
         queue = self.events.setdefault(path, asyncio.Queue())
         while True:
             event = await queue.get()
@@ -380,7 +382,8 @@ async def test_relist_after_expiry_reports_vanished_objects():
         await cache.stop()
 
 
-async def test_paginated_list_reads_every_page():
+async def test_paginated_list_reads_every_page_and_restores_the_gc_thresholds():
+    thresholds = gc.get_threshold()
     conn = FakeConnection()
     for i in range(1234):
         conn.put(kinds.PODS, f"p{i}", spec={"nodeName": "n"})
@@ -389,6 +392,7 @@ async def test_paginated_list_reads_every_page():
         assert await cache.wait_synced(2)
         assert cache.count(kinds.PODS) == 1234
         assert conn.lists == 13
+        assert gc.get_threshold() == thresholds
     finally:
         await cache.stop()
 
@@ -446,6 +450,20 @@ async def test_a_broken_watch_resumes_and_a_failing_server_degrades_then_recover
         assert cache.count(kinds.NODES) == 1  # the last known objects stay readable
         del conn.fail[kinds.NODES.path()]
         assert await cache.wait_synced(2)
+    finally:
+        await cache.stop()
+
+
+async def test_a_watch_that_always_fails_backs_off_instead_of_relisting_in_a_loop():
+    conn = FakeConnection()
+    conn.put(kinds.NODES, "n1", namespace="")
+    conn.watch_fail[kinds.NODES.path()] = error_from_status(500, None, "watch", "nodes")
+    cache = await fake_cache(conn, [kinds.NODES], backoff=Backoff(base=0.05, cap=0.4))
+    try:
+        await asyncio.sleep(1.5)
+        assert 3 <= conn.lists <= 9  # 0.05, 0.1, 0.2, 0.4, 0.4, ... not every 0.05 s
+        assert cache.state(kinds.NODES).phase == "degraded"
+        assert cache.count(kinds.NODES) == 1
     finally:
         await cache.stop()
 
