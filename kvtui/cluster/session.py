@@ -89,7 +89,9 @@ class Session:
         except BaseException:
             await connection.close()
             raise
-        cache = ClusterCache(connection, PANE_KINDS, namespace=namespace)
+        # Change sets reach the panes at most refresh_hz times a second (default 10).
+        interval = 1.0 / max(0.5, min(config.refresh_hz, 30.0))
+        cache = ClusterCache(connection, PANE_KINDS, namespace=namespace, interval=interval)
         await cache.start()
         names, _ = list_contexts(kubeconfig)
         return cls(
