@@ -26,7 +26,7 @@ import yaml
 from kubernetes import client
 
 from kvtui.sim.runner import SimHandle, running_simulator
-from tests.sim.test_bad_input import Api, assert_status, make_api, trusting_session
+from tests.sim.http_helpers import Api, assert_status, make_api, trusting_session
 
 REPO = Path(__file__).resolve().parents[2]
 CMS = "/api/v1/namespaces/default/configmaps"

@@ -16,7 +16,7 @@ import requests
 from prometheus_client.parser import text_string_to_metric_families
 
 from kvtui.sim.runner import SimHandle
-from tests.sim.test_bad_input import trusting_session
+from tests.sim.http_helpers import trusting_session
 
 # Sample name -> the labels it carries besides node, namespace, name (fact sheet §8).
 PER_VMI_SERIES: dict[str, set[str]] = {
