@@ -169,6 +169,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
 )
 
 BY_NAME = {a.name: a for a in ACTIONS}
+BY_KEY = {a.key: a for a in ACTIONS}  # keys are unique: see _unique_keys
 
 
 def _unique_keys() -> None:

@@ -57,6 +57,7 @@ class KvtuiApp(App[None]):
             raise ValueError("KvtuiApp needs a session or a way to open one")
         self.session = session  # type: ignore[assignment]
         self.open_session = open_session
+        self.owns_session = session is None  # opened here, so closed here too
         self.connect = connect
         self.clock = clock
         self.safety = Safety(read_only=False)
@@ -67,6 +68,11 @@ class KvtuiApp(App[None]):
             self.start_session()
         else:
             self.begin()
+
+    async def on_unmount(self) -> None:
+        """Close a session the app opened itself; the CLI closes the one it handed in."""
+        if self.owns_session and self.session is not None:
+            await self.session.close()
 
     @work(group="connect")
     async def start_session(self) -> None:

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
 
+from textual import events
 from textual.app import ComposeResult
-from textual.binding import BindingsMap
+from textual.binding import Binding, BindingsMap
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer
@@ -19,7 +20,7 @@ from kvtui.cluster.filters import RowFilter, parse_filter
 from kvtui.cluster.kinds import Kind
 from kvtui.cluster.presenters import Row
 from kvtui.cluster.session import Session, Target
-from kvtui.ui.actions import BY_NAME, Safety, bindings
+from kvtui.ui.actions import BY_KEY, BY_NAME, Safety, bindings
 from kvtui.ui.screens.confirm import Confirmation
 from kvtui.ui.widgets.prompt import Prompt
 from kvtui.ui.widgets.resource_table import ColumnSpec, ResourceTable
@@ -42,7 +43,10 @@ class PaneScreen(Screen[None]):
         self.row_filter: RowFilter | None = None
         self.labels: dict[Hashable, dict[str, str]] = {}
         # The key map comes from the registry: in read-only mode, mutating keys do not exist.
-        self._bindings = BindingsMap(bindings(self.scope, safety.read_only))
+        # escape leaves a drilled-down pane (the base panes stay; `:q` quits).
+        self._bindings = BindingsMap(
+            [*bindings(self.scope, safety.read_only), Binding("escape", "back", "Back", show=False)]
+        )
         self._unsubscribe = None
 
     def compose(self) -> ComposeResult:
@@ -105,10 +109,24 @@ class PaneScreen(Screen[None]):
 
     # -- actions -------------------------------------------------------------------------
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "back":
+            return len(self.app.screen_stack) > 1
         spec = BY_NAME.get(action)
         if spec is None:
             return True
         return self.safety.check(spec)
+
+    def on_key(self, event: events.Key) -> None:
+        """A greyed key says why it did nothing (Textual skips disabled bindings silently)."""
+        spec = BY_KEY.get(event.key)
+        if spec and spec.applies_to(self.scope) and self.safety.check(spec) is None:
+            reason = self.safety.denied.get(spec.name) or "writes are not armed (press W)"
+            self.notify(f"{spec.label}: {reason}", severity="warning")
+            event.stop()
+
+    def action_back(self) -> None:
+        if len(self.app.screen_stack) > 1:
+            self.app.pop_screen()
 
     def action_command(self) -> None:
         self.query_one(Prompt).open("command")
@@ -132,16 +150,19 @@ class PaneScreen(Screen[None]):
 
     def on_prompt_edited(self, message: Prompt.Edited) -> None:
         if message.mode == "filter":
-            self.set_filter(message.value)
+            self.set_filter(message.value, live=True)
 
     def on_prompt_closed(self, message: Prompt.Closed) -> None:
         self.table.focus()
 
-    def set_filter(self, text: str) -> None:
+    def set_filter(self, text: str, live: bool = False) -> None:
+        """Apply the filter line; while typing (`live`), a regex that is not complete yet
+        (`kv-node-[`) keeps the last good filter quietly, and only Enter reports it."""
         try:
             self.row_filter = parse_filter(text) if text.strip() else None
         except ValueError as exc:
-            self.notify(str(exc), severity="warning")
+            if not live:
+                self.notify(str(exc), severity="warning")
             return
         if self.row_filter is None:
             self.table.set_filter(None)
@@ -196,8 +217,12 @@ class PaneScreen(Screen[None]):
             self.app.push_screen(ObjectViewScreen(self.session, *found, how))
 
     def targets(self) -> list[Target]:
-        """The marked rows, else the row under the cursor."""
-        keys = list(self.table.marked_keys) or (
+        """The marked rows in table order (then any the filter hides, sorted), else the row
+        under the cursor: the confirmation lists targets in the order the user sees them."""
+        marked = self.table.marked_keys
+        shown = [k for k in self.table.keys_in_view() if k in marked]
+        hidden = sorted(marked.difference(shown), key=str)
+        keys = shown + hidden or (
             [self.table.cursor_key] if self.table.cursor_key is not None else []
         )
         return [self.target_for(k) for k in keys]

@@ -1,0 +1,163 @@
+#!/usr/bin/env python3
+"""Regenerate screenshots/*.svg (and PNGs when a converter exists) of the Nodes pane, the VMs
+pane and the VM health screen at 160x50, against a pinned simulated cluster.
+
+Pinned like the snapshot tests: the cluster's start, seed and generated names, and the app's
+clock, so an unchanged UI gives unchanged pictures. PNGs come from `rsvg-convert` (Debian:
+librsvg2-bin) or the `cairosvg` module, whichever is found.
+
+    .venv/bin/python scripts/screenshots.py [--out screenshots]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from textual.pilot import Pilot  # noqa: E402
+from textual.widgets import Static  # noqa: E402
+
+from kvtui.cluster.audit import AuditLog  # noqa: E402
+from kvtui.cluster.config import Config  # noqa: E402
+from kvtui.cluster.session import Session  # noqa: E402
+from kvtui.sim import store as sim_store  # noqa: E402
+from kvtui.sim import world as sim_world  # noqa: E402
+from kvtui.sim.runner import SimHandle, running_simulator  # noqa: E402
+from kvtui.ui.app import KvtuiApp  # noqa: E402
+from kvtui.ui.widgets.resource_table import ResourceTable  # noqa: E402
+
+SEED = 7
+FIXED_EPOCH = 1_790_000_000
+APP_NOW = FIXED_EPOCH + 24 * 3600 + 60
+SIZE = (160, 50)
+DEADLINE = 30.0
+
+
+def seed_generated_names(seed: int) -> None:
+    """The simulator draws generateName suffixes from `secrets`; pictures need the same
+    virt-launcher pod names (and event order) every time."""
+    rng = random.Random(seed)
+
+    def random_suffix(n: int = 5) -> str:
+        return "".join(rng.choice(sim_store._GENERATE_ALPHABET) for _ in range(n))
+
+    sim_store.random_suffix = random_suffix  # type: ignore[assignment]
+    sim_world.random_suffix = random_suffix  # type: ignore[attr-defined]
+
+
+async def until(pilot: Pilot, predicate: Callable[[], object], what: str) -> None:
+    deadline = time.monotonic() + DEADLINE
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"screenshots: timed out waiting for {what}")
+        await pilot.pause(0.05)
+
+
+def rows(pilot: Pilot) -> int:
+    tables = pilot.app.screen.query(ResourceTable)
+    return tables.first().row_count if tables else 0
+
+
+async def shoot(sim: SimHandle, out: Path, state: Path) -> list[Path]:
+    async def open_session() -> Session:
+        return await Session.open(
+            str(sim.kubeconfig),
+            sim.context,
+            config=Config(),
+            audit=AuditLog(state / "audit.jsonl"),
+        )
+
+    app = KvtuiApp(open_session=open_session, clock=lambda: APP_NOW)
+    written = []
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.session is not None, "the session")
+        await app.session.cache.wait_synced(DEADLINE)
+        await until(pilot, lambda: rows(pilot) >= 5, "the nodes")
+        await pilot.pause(0.3)
+        written.append(Path(app.save_screenshot("nodes.svg", str(out))))
+
+        await pilot.press("colon", "v", "m", "s", "enter")
+        await until(pilot, lambda: type(app.screen).__name__ == "VmsScreen", "the VMs pane")
+        await until(pilot, lambda: rows(pilot) >= 11, "the VMs")
+        await pilot.pause(0.3)
+        written.append(Path(app.save_screenshot("vms.svg", str(out))))
+
+        await pilot.press("enter")
+        await until(pilot, lambda: type(app.screen).__name__ == "VmHealthScreen", "VM health")
+        events = app.screen.query_one("#health-events", Static)
+        await until(pilot, lambda: "SuccessfulCreate" in str(events.content), "the VM's events")
+        await pilot.pause(0.3)
+        written.append(Path(app.save_screenshot("vm-health.svg", str(out))))
+    return written
+
+
+def png_converter() -> Callable[[Path, Path], None] | None:
+    """rsvg-convert or cairosvg; None when neither is there."""
+
+    def preserved(svg: Path) -> bytes:
+        # Rich's SVGs keep runs of spaces as &#160;, which librsvg drops at the start of a
+        # <text> unless told to preserve white space.
+        return svg.read_bytes().replace(b"<svg ", b'<svg xml:space="preserve" ', 1)
+
+    rsvg = shutil.which("rsvg-convert")
+    if rsvg:
+
+        def with_rsvg(svg: Path, png: Path) -> None:
+            subprocess.run([rsvg, "-o", str(png)], input=preserved(svg), check=True)
+
+        return with_rsvg
+    try:
+        import cairosvg  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+
+    def with_cairo(svg: Path, png: Path) -> None:
+        cairosvg.svg2png(bytestring=preserved(svg), write_to=str(png))
+
+    return with_cairo
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "screenshots")
+    args = parser.parse_args()
+    out: Path = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="kvtui-screenshots-") as tmp:
+        # Nothing of the user's: config, state and kubeconfig all live in the temp dir.
+        home = Path(tmp)
+        os.environ.update(
+            HOME=str(home),
+            XDG_CONFIG_HOME=str(home / ".config"),
+            XDG_STATE_HOME=str(home / ".local/state"),
+            KUBECONFIG=str(home / "no-such-kubeconfig"),
+        )
+        seed_generated_names(SEED)
+        with running_simulator(scenario="default", speed=1.0, seed=SEED, start=FIXED_EPOCH) as sim:
+            svgs = asyncio.run(shoot(sim, out, home))
+    convert = png_converter()
+    for svg in svgs:
+        print(f"wrote {svg.relative_to(ROOT) if svg.is_relative_to(ROOT) else svg}")
+        if convert is not None:
+            png = svg.with_suffix(".png")
+            convert(svg, png)
+            print(f"wrote {png.relative_to(ROOT) if png.is_relative_to(ROOT) else png}")
+    if convert is None:
+        print("no rsvg-convert or cairosvg: SVG only (apt-get install librsvg2-bin for PNGs)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
