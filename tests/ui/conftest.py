@@ -71,14 +71,16 @@ class AppFactory:
     sim: SimHandle
     audit_path: Path
 
-    def __call__(self, read_only: bool = False, context: str = CONTEXT) -> KvtuiApp:
+    def __call__(
+        self, read_only: bool = False, context: str = CONTEXT, config: Config | None = None
+    ) -> KvtuiApp:
         sim, audit_path = self.sim, self.audit_path
 
         async def open_session() -> Session:
             return await Session.open(
                 str(sim.kubeconfig),
                 context,
-                config=Config(),
+                config=config or Config(),
                 read_only=read_only,
                 audit=AuditLog(audit_path),
             )

@@ -52,7 +52,7 @@ class PaneScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield StatusHeader(self.session, self.safety, self.pane_title, self.subtitle)
         table = ResourceTable(id="table")
-        table.set_columns(self.columns)
+        table.set_columns(self.shown_columns)
         yield table
         yield Prompt(id="prompt")
         yield Footer()
@@ -91,8 +91,46 @@ class PaneScreen(Screen[None]):
     def build_rows(self) -> list[Row]:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    @property
+    def shown_columns(self) -> tuple[ColumnSpec, ...]:
+        return tuple(self.columns[i] for i in self._column_choice())
+
+    def _column_choice(self) -> tuple[int, ...]:
+        """Indexes of the columns the config file picks for this pane (NAME always stays)."""
+        if not hasattr(self, "_choice"):
+            names = [c.name for c in self.columns]
+            wanted = [n.upper() for n in self.session.config.columns.get(self.scope, [])]
+            unknown = [n for n in wanted if n not in names]
+            if unknown:
+                self.notify(
+                    f"config: unknown {self.scope} column(s) {', '.join(unknown)}; "
+                    f"known: {', '.join(names)}",
+                    severity="warning",
+                    timeout=10,
+                )
+            picked = [names.index(n) for n in wanted if n in names]
+            if picked and names.index("NAME") not in picked:
+                picked.insert(0, names.index("NAME"))
+            self._choice = tuple(picked) or tuple(range(len(names)))
+        return self._choice
+
+    def project(self, rows: Sequence[Row]) -> list[Row]:
+        """Rows cut to the chosen columns (all of them unless the config file says)."""
+        choice = self._column_choice()
+        if len(choice) == len(self.columns):
+            return list(rows)
+        return [
+            Row(
+                r.key,
+                tuple(r.cells[i] for i in choice),
+                r.health,
+                tuple(r.sort_keys[i] for i in choice) if r.sort_keys else r.sort_keys,
+            )
+            for r in rows
+        ]
+
     def reload(self) -> None:
-        rows = self.build_rows()
+        rows = self.project(self.build_rows())
         self.table.set_rows(rows)
         synced = self.session.cache.synced()
         self.table.empty_message = (
@@ -193,10 +231,10 @@ class PaneScreen(Screen[None]):
         self.table.sort_by(max(0, (self.table.sort_column or 0) - 1))
 
     def action_sort_next(self) -> None:
-        self.table.sort_by(min(len(self.columns) - 1, (self.table.sort_column or 0) + 1))
+        self.table.sort_by(min(len(self.shown_columns) - 1, (self.table.sort_column or 0) + 1))
 
     def _column(self, name: str) -> int:
-        names = [c.name for c in self.columns]
+        names = [c.name for c in self.shown_columns]
         return names.index(name) if name in names else 0
 
     def object_at_cursor(self) -> tuple[Kind, str | None, str] | None:

@@ -97,7 +97,7 @@ class VmsScreen(PaneScreen):
                 removed.append(key)
             else:
                 changed.append(row)
-        self.table.update_rows(changed, removed)
+        self.table.update_rows(self.project(changed), removed)
 
     def target_for(self, key: Hashable) -> Target:
         namespace, name = key  # type: ignore[misc]

@@ -35,10 +35,14 @@ class StatusHeader(Static):
         worst = "synced"
         detail = ""
         for order in ("forbidden", "degraded", "syncing"):
-            bad = [name for name, st in states.items() if st.phase == order]
+            bad = sorted((name, st) for name, st in states.items() if st.phase == order)
             if bad:
                 worst = order
-                detail = ", ".join(sorted(bad))
+                # The first one's own words (e.g. the 403's), then how many more are affected.
+                name, state = bad[0]
+                detail = f"{name}: {state.message}" if state.message else name
+                if len(bad) > 1:
+                    detail += f" (+{len(bad) - 1} more)"
                 break
         return worst, detail
 
