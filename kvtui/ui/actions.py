@@ -32,6 +32,9 @@ class ActionSpec:
     rbac: tuple[str, str, str, str] | None = None
     show: bool = True  # in the footer
     key_display: str | None = None
+    # Checked in the app's own key order, before keys are routed to the focused widget: the
+    # prompt openers need it so that keys typed or pasted right after them reach the prompt.
+    priority: bool = False
 
     def applies_to(self, scope: str) -> bool:
         return "*" in self.scopes or scope in self.scopes
@@ -44,7 +47,12 @@ TABLES = frozenset({"nodes", "vms"})
 ACTIONS: tuple[ActionSpec, ...] = (
     # navigation and views (read-only)
     ActionSpec(
-        "command", "colon", "Command", "Command line: :nodes, :vms, :ctx, :q", key_display=":"
+        "command",
+        "colon",
+        "Command",
+        "Command line: :nodes, :vms, :ctx, :q",
+        key_display=":",
+        priority=True,
     ),
     ActionSpec(
         "filter",
@@ -53,6 +61,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "Filter rows: regex, !regex (inverse), -l key=value (labels)",
         scopes=TABLES,
         key_display="/",
+        priority=True,
     ),
     ActionSpec("help", "question_mark", "Help", "Every key binding", key_display="?"),
     ActionSpec(
@@ -232,6 +241,7 @@ def bindings(scope: str, read_only: bool) -> list[Binding]:
                 action.label,
                 show=action.show,
                 key_display=action.key_display,
+                priority=action.priority,
             )
         )
     return out

@@ -149,6 +149,8 @@ class PaneScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "back":
             return len(self.app.screen_stack) > 1
+        if action in ("command", "filter") and self.query_one(Prompt).display:
+            return False  # the prompt is open: `:` and `/` are text for it now
         spec = BY_NAME.get(action)
         if spec is None:
             return True

@@ -41,7 +41,9 @@ class Prompt(Input):
         self.value = value
         self.set_class(mode == "filter", "-filter")
         self.display = True
-        self.focus()
+        # At once, not on the next idle as focus() would: with `:` and `/` bound as priority
+        # keys, the keys typed or pasted right after them are routed here, not to the table.
+        self.screen.set_focus(self)
 
     def close(self) -> None:
         self.display = False
