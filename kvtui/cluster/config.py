@@ -15,6 +15,8 @@ from typing import Any
 import yaml
 from platformdirs import user_config_path
 
+from kvtui.cluster.yamlfile import YamlFileError, read_yaml
+
 
 class ConfigError(Exception):
     """The config file cannot be used; the message names the file and line."""
@@ -86,18 +88,12 @@ def load_config(path: Path | None = None) -> Config:
     """The settings from `path` (default: `config_path()`); defaults where the file is silent."""
     path = path or config_path()
     try:
-        text = path.read_text()
-    except FileNotFoundError:
-        return Config()
-    except OSError as exc:
-        raise ConfigError(f"cannot read {path}: {exc.strerror or exc}") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = f":{mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "cannot parse it"
-        raise ConfigError(f"{path}{line}: not valid YAML: {problem}") from None
+        text, data = read_yaml(path, missing_ok=True)
+    except YamlFileError as exc:
+        if exc.unreadable:
+            raise ConfigError(f"cannot read {path}: {exc.problem}") from None
+        line = f":{exc.line}" if exc.line is not None else ""
+        raise ConfigError(f"{path}{line}: not valid YAML: {exc.problem}") from None
     if data is None:
         return Config()
     if not isinstance(data, dict):

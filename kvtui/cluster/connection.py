@@ -17,7 +17,6 @@ from urllib.parse import urlencode
 
 import aiohttp
 import orjson
-import yaml
 from kubernetes.aio.client import ApiClient, Configuration
 from kubernetes.aio.config import ConfigException, load_incluster_config
 from kubernetes.aio.config.kube_config import ConfigNode, KubeConfigLoader
@@ -30,6 +29,7 @@ from kvtui.cluster.errors import (
     Unavailable,
     error_from_status,
 )
+from kvtui.cluster.yamlfile import YamlFileError, read_yaml
 
 CONNECT_TIMEOUT = 5.0
 REQUEST_TIMEOUT = 30.0
@@ -48,16 +48,14 @@ def kubeconfig_paths(kubeconfig: str | None = None) -> list[Path]:
 
 def _read_kubeconfig(path: Path) -> dict[str, Any]:
     try:
-        text = path.read_text()
-    except OSError as exc:
-        raise KubeconfigError(f"cannot read kubeconfig {path}: {exc.strerror or exc}") from None
-    try:
-        config = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" (line {mark.line + 1})" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or "cannot parse it"
-        raise KubeconfigError(f"kubeconfig {path} is not valid YAML{where}: {problem}") from None
+        _, config = read_yaml(path)
+    except YamlFileError as exc:
+        if exc.unreadable:
+            raise KubeconfigError(f"cannot read kubeconfig {path}: {exc.problem}") from None
+        where = f" (line {exc.line})" if exc.line is not None else ""
+        raise KubeconfigError(
+            f"kubeconfig {path} is not valid YAML{where}: {exc.problem}"
+        ) from None
     if config is None:
         return {}
     if not isinstance(config, dict):
