@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from kvtui import __version__
+from kvtui import __version__, drain_cli
 
 
 class CliError(Exception):
@@ -142,6 +142,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=1.0,
         help="simulated seconds per real second (default 1)",
     )
+    drain_cli.add_parsers(sub, [later])
 
     sim = sub.add_parser(
         "sim",
@@ -379,8 +380,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return run_sim(args)
         if args.command == "demo":
             return run_demo(args)
+        if args.command == "drain":
+            return drain_cli.run_drain(args)
+        if args.command == "uncordon":
+            return drain_cli.run_uncordon(args)
         return run_app(args)
-    except CliError as exc:
+    except (CliError, drain_cli.DrainCliError) as exc:
         print(f"kvtui: error: {exc}", file=sys.stderr)
         return exc.code
     except KeyboardInterrupt:

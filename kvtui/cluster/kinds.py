@@ -91,6 +91,9 @@ DATA_VOLUMES = Kind("DataVolume", "cdi.kubevirt.io", "v1beta1", "datavolumes", T
 
 # The subresource API KubeVirt serves for VM actions (start, stop, restart, migrate).
 VM_SUBRESOURCES = Kind("VirtualMachine", "subresources.kubevirt.io", "v1", "virtualmachines", True)
+VMI_SUBRESOURCES = Kind(
+    "VirtualMachineInstance", "subresources.kubevirt.io", "v1", "virtualmachineinstances", True
+)
 
 ALL = (
     NODES,

@@ -471,6 +471,10 @@ class Pod(_View):
     def requests_cpu_m(self) -> int:
         return self._requests("cpu", millicores)
 
+    def requests_count(self, resource: str) -> int:
+        """Requests of a countable resource (`devices.kubevirt.io/kvm`, `pods`)."""
+        return self._requests(resource, lambda v: int(quantity(v)))
+
     @property
     def requests_memory(self) -> int:
         return self._requests("memory", byte_count)
