@@ -11,7 +11,7 @@ import argparse
 import asyncio
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
@@ -95,7 +95,7 @@ def _interactive() -> bool:
     return sys.stdin.isatty()
 
 
-async def _open(args: argparse.Namespace) -> Any:
+async def _open(args: argparse.Namespace, watch: Sequence[Any]) -> Any:
     from kvtui.cluster.config import ConfigError, load_config
     from kvtui.cluster.errors import KubeconfigError, KubeError
     from kvtui.cluster.session import Session
@@ -106,7 +106,11 @@ async def _open(args: argparse.Namespace) -> Any:
         raise DrainCliError(str(exc)) from None
     try:
         session = await Session.open(
-            args.kubeconfig, args.context, config=config, read_only=args.read_only
+            args.kubeconfig,
+            args.context,
+            config=config,
+            read_only=args.read_only,
+            watch=watch,
         )
     except KubeconfigError as exc:
         raise DrainCliError(str(exc)) from None
@@ -136,10 +140,11 @@ def _recorder(session: Any) -> Callable[[str, str, bool, str | None], None]:
 
 
 def run_uncordon(args: argparse.Namespace) -> int:
+    from kvtui.cluster import kinds
     from kvtui.cluster.session import Target
 
     async def run() -> int:
-        session = await _open(args)
+        session = await _open(args, [kinds.NODES])
         try:
             [result] = await session.run_operation(
                 "uncordon", [Target("node", args.node)], dry_run=args.dry_run
@@ -163,7 +168,7 @@ async def _drain(args: argparse.Namespace) -> int:
     from kvtui.cluster.drain import DrainPlan, PlanOptions, make_plan
     from kvtui.cluster.drain_journal import DrainJournal
     from kvtui.cluster.drain_report import change_line, plan_text
-    from kvtui.cluster.drain_run import Drain, DrainOptions
+    from kvtui.cluster.drain_run import WATCHED, Drain, DrainOptions
     from kvtui.cluster.errors import KubeError
 
     json_out = args.output == "json"
@@ -172,7 +177,7 @@ async def _drain(args: argparse.Namespace) -> int:
         if json_out:
             print(orjson.dumps({"event": event, **data}).decode(), flush=True)
 
-    session = await _open(args)
+    session = await _open(args, WATCHED)
     try:
         journal = DrainJournal()
         entry = journal.load(session.context, args.node) if not args.plan else None

@@ -332,6 +332,10 @@ class ClusterCache:
     def kinds(self) -> list[Kind]:
         return [informer.kind for informer in self._informers.values()]
 
+    def has(self, kind: Kind | str) -> bool:
+        """Does this cache watch the kind?"""
+        return (kind.name if isinstance(kind, Kind) else kind) in self._informers
+
     def _informer(self, kind: Kind | str) -> _Informer:
         name = kind.name if isinstance(kind, Kind) else kind
         try:

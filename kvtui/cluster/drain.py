@@ -128,6 +128,7 @@ class DrainPlan:
     clusters: list[ClusterImpact]
     estimate: Estimate
     warnings: list[str] = field(default_factory=list)
+    migrations: dict[str, Any] = field(default_factory=dict)  # the KubeVirt CR's limits
 
     @property
     def vms(self) -> list[PodPlan]:
@@ -153,6 +154,7 @@ class DrainPlan:
             clusters=[ClusterImpact(**c) for c in data.get("clusters") or ()],
             estimate=Estimate(**(data.get("estimate") or {})),
             warnings=list(data.get("warnings") or ()),
+            migrations=dict(data.get("migrations") or {}),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -522,22 +524,32 @@ def build_plan(
             )
     if not capacity.fits:
         warnings.append(f"the other nodes cannot take {', '.join(capacity.unplaced)}")
+    settings = migration_settings(kubevirt)
     return DrainPlan(
         node=node,
         cordoned=by_name[node].unschedulable,
         pods=plans,
         capacity=capacity,
         clusters=clusters,
-        estimate=estimate_duration(plans, migration_settings(kubevirt)),
+        estimate=estimate_duration(plans, settings),
         warnings=warnings,
+        migrations=settings,
     )
+
+
+async def _objects(conn: Connection, cache: ClusterCache, kind: kinds.Kind) -> list[dict]:
+    """From the cache when it watches the kind, else one LIST (the headless drain keeps
+    its watches to what it follows)."""
+    if cache.has(kind):
+        return cache.items(kind)
+    return (await conn.get_json(kind.path())).get("items") or []
 
 
 async def make_plan(
     conn: Connection, cache: ClusterCache, node: str, options: PlanOptions | None = None
 ) -> DrainPlan:
-    """The plan from the live cache plus two fresh reads: the node's pods in full (the cache
-    trims affinity and volumes away) and the PodDisruptionBudgets."""
+    """The plan from the live cache plus fresh reads: the node's pods in full (the cache
+    trims affinity and volumes away), the PodDisruptionBudgets, and any kind the cache lacks."""
     node_pods = await conn.get_json(kinds.PODS.path(), {"fieldSelector": f"spec.nodeName={node}"})
     warnings = []
     try:
@@ -545,14 +557,14 @@ async def make_plan(
     except Forbidden as exc:
         pdbs = []
         warnings.append(f"PodDisruptionBudgets not checked: {exc}")
-    kubevirts = cache.items(kinds.KUBEVIRTS)
+    kubevirts = await _objects(conn, cache, kinds.KUBEVIRTS)
     plan = build_plan(
         node,
-        nodes=cache.items(kinds.NODES),
+        nodes=await _objects(conn, cache, kinds.NODES),
         pods=cache.items(kinds.PODS),
         node_pods=node_pods.get("items") or [],
         vmis=cache.items(kinds.VMIS),
-        vms=cache.items(kinds.VMS),
+        vms=await _objects(conn, cache, kinds.VMS),
         pdbs=pdbs,
         kubevirt=kubevirts[0] if kubevirts else None,
         options=options,

@@ -34,6 +34,8 @@ RETRY_DELAY = 5.0  # kubectl drain's pause between evictions of the same pod; ne
 RETRY_JITTER = 2.0
 STUCK_AFTER = 60.0
 PENDING_PHASES = ("", "Pending", "Scheduling")
+# What a drain follows by watch; the rest of the plan's inputs are read once.
+WATCHED = (kinds.PODS, kinds.VMIS, kinds.VMIMS)
 
 
 class State(StrEnum):
@@ -221,6 +223,7 @@ class Drain:
         self.clock = clock
         self.rng = rng or random.Random()
         self.entry = resumed
+        self.resumed = resumed is not None
         self.items = [
             DrainItem(p, pod_uid=p.pod_uid, vmi_uid=p.vmi_uid)
             for p in plan.pods
@@ -363,7 +366,7 @@ class Drain:
             cond = Pod(raw).condition("PodScheduled") if raw else None
             why = (cond or {}).get("message") or "the target pod is not scheduled yet"
             return f"target pod {target_pod}: {why}"
-        settings = migration_settings(next(iter(self.cache.items(kinds.KUBEVIRTS)), None))
+        settings = self.plan.migrations or migration_settings(None)
         running = [
             Migration(m)
             for m in self.cache.items(kinds.VMIMS)
@@ -418,10 +421,11 @@ class Drain:
             return False  # kubectl's refusals: only the admin's options change them
         if not self._pod_present(item):
             return False
-        if item.state is State.MIGRATED:
-            return True  # remove the completed source pod, as kubectl drain does
+        # A migrated VM's source pod has completed and holds nothing: one eviction per pod
+        # (the one that started the evacuation) is all a drain needs to send.
         # KubeVirt or KKP is on these, or the pod is going: asking again changes nothing.
         return item.state not in (
+            State.MIGRATED,
             State.MIGRATING,
             State.EVACUATING,
             State.FAILED,
@@ -543,9 +547,8 @@ class Drain:
             self.entry = self.journal.start(
                 self.context, self.node, self.options.to_dict(), self.plan.to_dict()
             )
-        node = self.cache.get(kinds.NODES, None, self.node)
-        if node is not None and (node.get("spec") or {}).get("unschedulable"):
-            return
+        if self.plan.cordoned or self.resumed:
+            return  # cordoned before the plan was made, or by the drain being resumed
         try:
             await operations.cordon(self.conn, self.node, dry_run=self.options.dry_run)
         except KubeError as exc:

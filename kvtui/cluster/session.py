@@ -80,8 +80,10 @@ class Session:
         read_only: bool = False,
         audit: AuditLog | None = None,
         sync_timeout: float = 60.0,
+        watch: Sequence[kinds.Kind] = PANE_KINDS,
     ) -> Session:
-        """Connect, check the server answers, and start the cache (raises on failure)."""
+        """Connect, check the server answers, and start the cache of the `watch` kinds
+        (raises on failure)."""
         connection = await Connection.open(kubeconfig, context)
         try:
             await connection.check()
@@ -91,7 +93,7 @@ class Session:
             raise
         # Change sets reach the panes at most refresh_hz times a second (default 10).
         interval = 1.0 / max(0.5, min(config.refresh_hz, 30.0))
-        cache = ClusterCache(connection, PANE_KINDS, namespace=namespace, interval=interval)
+        cache = ClusterCache(connection, watch, namespace=namespace, interval=interval)
         await cache.start()
         names, _ = list_contexts(kubeconfig)
         return cls(
