@@ -1,6 +1,6 @@
 """Scenarios: a compact YAML description of an infra cluster, expanded into API objects.
 
-Built-in names ("default", "large", "stuck-migration") are files shipped in
+Built-in names ("default", "large", "stuck-migration", "drain-bench") are files shipped in
 `kvtui/sim/scenarios/`; anything else is a path. The YAML gives counts and templates (a node
 pool, user clusters, MachineDeployments); `load_scenario` checks it strictly, applies the
 `nodes=` / `vms=` overrides and expands it into plain objects for `Store.load`. Worker VMs are

@@ -9,6 +9,7 @@ import pytest
 
 from kvtui.sim.quantity import bytes_of, cpu_millis, parse_quantity
 from kvtui.sim.resources import REGISTRY
+from kvtui.sim.runner import running_simulator
 from kvtui.sim.scenario import Scenario, ScenarioError, builtin_scenarios, load_scenario
 from kvtui.sim.store import Store
 
@@ -45,12 +46,12 @@ def provider_spec(md: dict) -> dict:
 
 
 def test_builtin_scenarios_ship_in_the_package() -> None:
-    assert {"default", "large", "stuck-migration"} <= set(builtin_scenarios())
+    assert {"default", "large", "stuck-migration", "drain-bench"} <= set(builtin_scenarios())
     folder = resources.files("kvtui.sim") / "scenarios"
     assert (folder / "default.yaml").is_file()
 
 
-@pytest.mark.parametrize("name", ["default", "stuck-migration", "large"])
+@pytest.mark.parametrize("name", ["default", "stuck-migration", "large", "drain-bench"])
 def test_objects_are_well_formed_and_load_into_a_store(name: str) -> None:
     scenario = load_scenario(name)
     namespaces = {o["metadata"]["name"] for o in scenario.of_kind("Namespace")}
@@ -309,6 +310,29 @@ def test_large_expands_and_fits_with_headroom(large: Scenario) -> None:
     assert cpu <= 0.8 * allocatable_cpu
     pods = sum(int(parse_quantity(n["status"]["allocatable"]["pods"])) for n in nodes)
     assert 0.8 * pods >= 10_000 + 3 * 200
+
+
+@pytest.mark.parametrize("vms", [10, 40])
+def test_drain_bench_puts_every_vm_on_the_first_node(vms: int) -> None:
+    """benchmarks/drain.py drains kv-node-1: it must hold exactly `vms` migratable VMs."""
+    scenario = load_scenario("drain-bench", vms=vms)
+    assert scenario.worker_nodes == ["kv-node-1", "kv-node-2", "kv-node-3", "kv-node-4"]
+    (md,) = scenario.of_kind("MachineDeployment")
+    assert md["spec"]["replicas"] == vms
+    spec = provider_spec(md)
+    assert spec["virtualMachine"]["evictionStrategy"] == "LiveMigrate"
+    assert spec["virtualMachine"]["template"]["primaryDisk"]["storageAccessType"] == (
+        "ReadWriteMany"
+    )
+    assert spec["affinity"]["nodeAffinityPreset"]["values"] == ["kv-node-1"]
+    with running_simulator(scenario="drain-bench", vms=vms, speed=10.0) as sim:
+        vmis = sim.call(lambda: sim.simulator.store.list("kubevirt.io/virtualmachineinstances"))
+    assert len(vmis) == vms
+    for vmi in vmis:
+        status = vmi["status"]
+        assert (status["nodeName"], status["phase"]) == ("kv-node-1", "Running")
+        migratable = [c for c in status["conditions"] if c["type"] == "LiveMigratable"]
+        assert [c["status"] for c in migratable] == ["True"], vmi["metadata"]["name"]
 
 
 def test_generated_ids_follow_the_seed() -> None:
