@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,8 +38,12 @@ class AuditLog:
         dry_run: bool,
         result: str,
         error: str | None = None,
+        params: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Append one entry and return it; raises OSError if the log cannot be written."""
+        """Append one entry and return it; raises OSError if the log cannot be written.
+
+        `params` are the operation's own choices (a migration's target node), kept verbatim.
+        """
         entry: dict[str, Any] = {
             "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "context": context,
@@ -48,6 +53,8 @@ class AuditLog:
             "dry_run": dry_run,
             "result": result,
         }
+        if params:
+            entry["params"] = dict(params)
         if error:
             entry["error"] = _CREDENTIAL.sub(r"\1 <redacted>", error)
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)

@@ -322,13 +322,14 @@ class Connection:
         body: dict | list | None,
         content_type: str,
         timeout: aiohttp.ClientTimeout,
+        accept: str = "application/json",
     ) -> aiohttp.ClientResponse:
         """The raw response of a request with auth; a failure status raises its KubeError."""
         method = method.upper()
         _, _, headers, _, _ = await self._api.param_serialize(
             method,
             path,
-            header_params={"Accept": "application/json", "Content-Type": content_type},
+            header_params={"Accept": accept, "Content-Type": content_type},
             auth_settings=["BearerToken"],
         )
         query = _query(params)
@@ -387,6 +388,23 @@ class Connection:
     async def get_json(self, path: str, params: Mapping[str, Any] | None = None) -> dict:
         """GET a path and decode the JSON answer."""
         return await self._json("GET", path, params)
+
+    async def get_text(
+        self, path: str, params: Mapping[str, Any] | None = None, timeout: float = REQUEST_TIMEOUT
+    ) -> str:
+        """GET a path whose answer is text, not JSON: a pod's `/metrics` through the API
+        server's proxy, say."""
+        limits = aiohttp.ClientTimeout(total=timeout, sock_connect=CONNECT_TIMEOUT)
+        response = await self._send(
+            "GET", path, params, None, "application/json", limits, accept="text/plain, */*"
+        )
+        try:
+            data = await response.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise self._unreachable(exc) from exc
+        finally:
+            response.release()
+        return data.decode("utf-8", "replace")
 
     async def request(
         self,

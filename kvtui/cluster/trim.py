@@ -346,7 +346,7 @@ def trim_vmim(obj: Obj) -> Obj:
         out_status["migrationState"] = _pick(status["migrationState"], MIGRATION_STATE_KEYS)
     return {
         "metadata": _metadata(obj.get("metadata"), VMIM_ANNOTATIONS),
-        "spec": _pick(obj.get("spec"), ("vmiName", "priority")),
+        "spec": _pick(obj.get("spec"), ("vmiName", "priority", "addedNodeSelector")),
         "status": out_status,
     }
 

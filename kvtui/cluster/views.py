@@ -557,6 +557,21 @@ class Migration(_View):
     def priority(self) -> str:
         return self.spec.get("priority") or ""
 
+    @property
+    def requested_node(self) -> str:
+        """The node the admin chose (`addedNodeSelector` on the hostname label), or ""."""
+        selector = self.spec.get("addedNodeSelector") or _EMPTY
+        return selector.get("kubernetes.io/hostname") or ""
+
+    @property
+    def phase_transitions(self) -> list[tuple[str, str]]:
+        """(phase, RFC 3339 time it was entered), oldest first."""
+        return [
+            (stamp.get("phase") or "", stamp.get("phaseTransitionTimestamp") or "")
+            for stamp in self.status.get("phaseTransitionTimestamps") or ()
+            if isinstance(stamp, dict)
+        ]
+
     def phase_since(self, phase: str) -> str:
         """When the migration entered that phase (RFC 3339), "" if it never did."""
         for stamp in reversed(self.status.get("phaseTransitionTimestamps") or ()):

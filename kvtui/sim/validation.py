@@ -63,6 +63,22 @@ def _enum(obj: dict, path: str, allowed: tuple[str, ...]) -> Problem | None:
     return None
 
 
+def _string_map(obj: dict, path: str) -> list[Problem | None]:
+    """A `map[string]string` field (a node selector): every value must be a string."""
+    cur: Any = obj
+    for part in path.split("."):
+        if not isinstance(cur, dict) or part not in cur:
+            return []
+        cur = cur[part]
+    if not isinstance(cur, dict):
+        return [(path, cur, f"{path} in body must be of type object")]
+    return [
+        (f"{path}.{key}", value, f"{path}.{key} in body must be of type string")
+        for key, value in cur.items()
+        if not isinstance(value, str)
+    ]
+
+
 EVICTION_STRATEGIES = ("None", "LiveMigrate", "LiveMigrateIfPossible", "External")
 RUN_STRATEGIES = ("Always", "Halted", "Manual", "RerunOnFailure", "Once", "WaitAsReceiver")
 
@@ -98,7 +114,7 @@ def _checks(res: Resource, body: dict) -> list[Problem | None]:
             _enum(body, "spec.evictionStrategy", EVICTION_STRATEGIES),
         ]
     if kind == "VirtualMachineInstanceMigration":
-        return [_required(body, "spec.vmiName")]
+        return [_required(body, "spec.vmiName"), *_string_map(body, "spec.addedNodeSelector")]
     if kind == "Node":
         return [_quantity(body, f"status.allocatable.{r}") for r in ("cpu", "memory")]
     if kind == "KubeVirt":

@@ -15,6 +15,7 @@ from textual.widgets import Static
 
 from kvtui.ui import actions
 from tests.ui.conftest import AppFactory, wait_rows, wait_screen, wait_sync, wait_until
+from tests.ui.migration_history import recorded_migrations
 
 SIZES = {"80x24": (80, 24), "160x50": (160, 50)}
 
@@ -79,3 +80,17 @@ def test_read_only_header(snap_compare, app_factory: AppFactory) -> None:
     assert snap_compare(
         app_factory(read_only=True), terminal_size=(100, 24), run_before=nodes_ready
     )
+
+
+def test_migrations_pane(snap_compare, app_factory: AppFactory) -> None:
+    """The Migrations pane with finished migrations: a user's migration to a chosen node, a
+    drain's evacuation and a failed one, each with its route, duration and phase timeline."""
+
+    async def run_before(pilot: Pilot) -> None:
+        await nodes_ready(pilot)
+        await pilot.press("colon", *"migrations", "enter")
+        await wait_screen(pilot, "MigrationsScreen")
+        await wait_rows(pilot, 3)
+
+    with recorded_migrations(app_factory.sim):
+        assert snap_compare(app_factory(), terminal_size=(160, 24), run_before=run_before)

@@ -232,6 +232,13 @@ class MigrationController(Controller):
         pod = launcher_pod(vmi, cluster_config(self.store).get("cpuRequest", "100m"))
         pod["metadata"]["labels"]["kubevirt.io/migrationJobUID"] = meta["uid"]
         pod["metadata"]["annotations"]["kubevirt.io/migrationJobName"] = meta["name"]
+        # addedNodeSelector narrows where the target may go; on a key the VMI's own node
+        # selector also sets, the VMI's value wins (a migration cannot escape its rules).
+        added = (vmim.get("spec") or {}).get("addedNodeSelector") or {}
+        if added:
+            selector = pod["spec"].setdefault("nodeSelector", {})
+            for key, value in added.items():
+                selector.setdefault(key, value)
         affinity = pod["spec"].setdefault("affinity", {}).setdefault("nodeAffinity", {})
         required = affinity.setdefault("requiredDuringSchedulingIgnoredDuringExecution", {})
         terms = required.setdefault("nodeSelectorTerms", []) or [{}]

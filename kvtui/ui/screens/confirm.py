@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.markup import escape
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
 
@@ -19,6 +22,8 @@ class Confirmation:
     context: str
     targets: list[Target]
     label: str
+    detail: str = ""  # what else the change does, named in the question ("to node kv-node-2")
+    params: Mapping[str, Any] = field(default_factory=dict)  # the operation's own arguments
 
 
 class ConfirmScreen(ModalScreen[str | None]):
@@ -33,9 +38,10 @@ class ConfirmScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         c = self.confirmation
         count = len(c.targets)
+        detail = f" {escape(c.detail)}" if c.detail else ""
         with Vertical(id="confirm"):
             yield Label(
-                f"{c.label} {count} target{'s' if count != 1 else ''} on context "
+                f"{c.label} {count} target{'s' if count != 1 else ''}{detail} on context "
                 f"[b]{c.context}[/b]?",
                 id="confirm-title",
             )

@@ -13,6 +13,7 @@ from kvtui.ui.actions import Safety, visible
 
 GLOBAL_KEYS = (
     (":nodes :vms", "switch pane (aliases :no :node :vm :vmi)"),
+    (":migrations", "the Migrations pane (aliases :mig :vmim)"),
     (":ctx [name]", "switch context"),
     (":q  ctrl+c", "quit"),
     ("escape", "back / close"),

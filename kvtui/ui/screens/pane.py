@@ -6,7 +6,8 @@ change sets, and hands mutating actions to the app with the targets named.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any
 
 from textual import events
 from textual.app import ComposeResult
@@ -270,11 +271,27 @@ class PaneScreen(Screen[None]):
     def target_for(self, key: Hashable) -> Target:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def request(self, action: str) -> None:
+    def request(
+        self,
+        action: str,
+        *,
+        label: str | None = None,
+        detail: str = "",
+        params: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Hand the targets to the app's one confirmation path; `label`, `detail` and `params`
+        name and carry what an action asked for first (a migration's target node)."""
         targets = self.targets()
         if not targets:
             self.notify("Nothing selected.", severity="warning")
             return
         self.app.confirm_and_run(
-            Confirmation(action, self.session.context, targets, BY_NAME[action].label)
+            Confirmation(
+                action,
+                self.session.context,
+                targets,
+                label or BY_NAME[action].label,
+                detail,
+                dict(params or {}),
+            )
         )

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Hashable
 
 from kvtui.cluster import kinds
 from kvtui.cluster.cache import ChangeSet
+from kvtui.cluster.migrations import migration_targets
 from kvtui.cluster.presenters import VM_COLUMNS, Row, vm_row
 from kvtui.cluster.session import Session, Target
-from kvtui.cluster.views import Migration, Vm, Vmi
+from kvtui.cluster.views import Migration, Node, Vm, Vmi
 from kvtui.ui.actions import Safety
+from kvtui.ui.screens.node_picker import NodePickerScreen
 from kvtui.ui.screens.pane import PaneScreen
 from kvtui.ui.widgets.resource_table import ColumnSpec
 
@@ -128,3 +131,27 @@ class VmsScreen(PaneScreen):
 
     def action_vm_migrate(self) -> None:
         self.request("vm_migrate")
+
+    def action_vm_migrate_to(self) -> None:
+        """Ask which node first (or any node), then confirm naming it."""
+        count = len(self.targets())
+        if not count:
+            self.notify("Nothing selected.", severity="warning")
+            return
+        cache = self.session.cache
+        names = migration_targets(Node(raw) for raw in cache.items(kinds.NODES))
+        on_node = Counter(Vmi(raw).node for raw in cache.items(kinds.VMIS))
+        nodes = [(name, f"{on_node.get(name, 0)} VMIs") for name in names]
+
+        def chosen(node: str | None) -> None:
+            if node is None:
+                return
+            self.request(
+                "vm_migrate_to",
+                label="Migrate",
+                detail=f"to node {node}" if node else "to any node",
+                params={"target_node": node} if node else None,
+            )
+
+        question = f"Migrate {count} VM{'s' if count != 1 else ''} to which node?"
+        self.app.push_screen(NodePickerScreen(question, nodes), chosen)
