@@ -31,6 +31,12 @@ class Config:
     # Pane name ("nodes", "vms", ...) -> the columns to show, in order.
     columns: dict[str, list[str]] = field(default_factory=dict)
     arm_minutes: float = 10.0  # how long write mode stays armed
+    # After this long the drain board asks: keep waiting, cancel, or delete what is left.
+    drain_timeout_minutes: float = 30.0
+    stuck_seconds: float = 60.0  # a migration Pending/Scheduling this long is "stuck"
+
+
+NUMBERS = ("arm_minutes", "drain_timeout_minutes", "stuck_seconds")  # positive numbers
 
 
 def config_path() -> Path:
@@ -68,8 +74,9 @@ def _check(key: str, value: Any) -> str | None:
         ):
             return None
         return "must map pane names to lists of column names"
-    if key == "arm_minutes":
-        return None if _is_number(value) and value > 0 else "must be a number of minutes > 0"
+    if key in NUMBERS:
+        unit = "seconds" if key.endswith("_seconds") else "minutes"
+        return None if _is_number(value) and value > 0 else f"must be a number of {unit} > 0"
     return None
 
 
@@ -108,5 +115,5 @@ def load_config(path: Path | None = None) -> Config:
         problem = _check(key, value)
         if problem:
             raise ConfigError(f"{where}: {key} {problem}, not {value!r}")
-        values[key] = float(value) if key in ("refresh_hz", "arm_minutes") else value
+        values[key] = float(value) if key in ("refresh_hz", *NUMBERS) else value
     return Config(**values)

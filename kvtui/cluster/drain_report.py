@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from collections import Counter
 
-from kvtui.cluster.drain import DrainPlan, Outcome
-from kvtui.cluster.drain_run import DrainItem
+from kvtui.cluster.drain import DrainPlan, Outcome, PodPlan
+from kvtui.cluster.drain_run import DrainItem, State
 from kvtui.cluster.presenters import human_duration
 
 
@@ -86,3 +86,48 @@ def change_line(item: DrainItem, elapsed: float) -> str:
     if item.final and item.target:
         where = f" on {item.target}"
     return f"{minutes:3d}:{seconds:02d} {item.plan.namespace}/{item.name}  {item.label}{where}"
+
+
+PLAN_COLUMNS = ("VM / POD", "NAMESPACE", "STRATEGY", "OUTCOME", "LIKELY TARGET", "DETAIL")
+BOARD_COLUMNS = ("VM / POD", "STATE", "SOURCE → TARGET", "ELAPSED", "PROGRESS", "LAST MESSAGE")
+
+
+def plan_cells(plan: PodPlan) -> tuple[str, ...]:
+    strategy = plan.strategy or ("-" if plan.is_vm else "(pod)")
+    return (
+        plan.name,
+        plan.namespace,
+        strategy,
+        plan.outcome.value,
+        plan.target or "-",
+        plan.detail,
+    )
+
+
+def progress_text(item: DrainItem) -> str:
+    """Data sent and left, and whether the guest's dirtying lets the copy converge."""
+    if item.state is State.MIGRATED:
+        return "done"
+    if item.processed_bytes is None or item.remaining_bytes is None:
+        return ""
+    trend = {True: "converging", False: "NOT converging", None: ""}[item.converging]
+    text = f"{gib(item.processed_bytes)} sent, {gib(item.remaining_bytes)} left"
+    return f"{text}, {trend}" if trend else text
+
+
+def board_cells(item: DrainItem, node: str, now: float) -> tuple[str, ...]:
+    state = item.state.value
+    if item.state is State.MIGRATING and item.phase:
+        state = f"migrating: {item.phase}"
+    elapsed = ""
+    if item.started is not None:
+        elapsed = human_duration((item.ended or now) - item.started)
+    message = f"STUCK: {item.stuck}" if item.stuck else item.message
+    target = item.target or (item.plan.target and f"({item.plan.target}?)") or "?"
+    route = f"{node} → {target}" if item.plan.is_vm else node
+    return (item.name, state, route, elapsed, progress_text(item), message)
+
+
+def progress_counts(items: list[DrainItem]) -> tuple[int, int]:
+    """(items at their end, all items) for the overall progress bar."""
+    return sum(1 for i in items if i.final), len(items)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import re
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Iterable
@@ -188,6 +189,14 @@ def _eviction(pod: PodPlan, dry_run: bool) -> dict[str, Any]:
     return body
 
 
+WEBHOOK_PREFIX = re.compile(r'^admission webhook "[^"]+" denied the request: ')
+
+
+def _refusal(message: str) -> str:
+    """The webhook's own words, without the API server's wrapping."""
+    return WEBHOOK_PREFIX.sub("", message)
+
+
 def _is_evacuation(message: str) -> bool:
     """KubeVirt's webhook answers 429 with this when it took over (fact sheet §6.1)."""
     return "evacuation" in message.lower()
@@ -251,12 +260,16 @@ class Drain:
         self.errors.append(message)
         del self.errors[:-20]
 
-    def _audit(self, verb: str, target: str, error: str | None = None) -> None:
-        if self.record is not None:
-            try:
-                self.record(verb, target, self.options.dry_run, error)
-            except OSError as exc:
-                self.error(f"audit log not written: {exc}")
+    def _audit(
+        self, verb: str, target: str, error: str | None = None, dry_run: bool | None = None
+    ) -> None:
+        if self.record is None:
+            return
+        dry = self.options.dry_run if dry_run is None else dry_run
+        try:
+            self.record(verb, target, dry, error)
+        except OSError as exc:
+            self.error(f"audit log not written: {exc}")
 
     @property
     def elapsed(self) -> float:
@@ -323,6 +336,8 @@ class Drain:
             item.target = active.target_node or item.target
             return State.MIGRATING, active.phase or "Pending"
         if vmi.phase in ("Succeeded", "Failed") or pod_done:
+            if plan.strategy == "External":  # KKP deleted the VM: it stops on its way out
+                return (State.REPLACED if pod_done else State.REPLACING), ""
             return (State.SHUT_DOWN if pod_done else State.SHUTTING_DOWN), ""
         if vmi.evacuation_node == self.node:
             item.evacuation = True
@@ -396,6 +411,8 @@ class Drain:
                 if state in (State.BLOCKED, State.FAILED, State.REPLACING):
                     item.message = detail or item.message
             item.state = state
+            if item.final:
+                item.message = ""  # what held it up is over
             item.stuck = self._stuck(item, now)
             if item.final and item.ended is None:
                 item.ended = now
@@ -470,7 +487,7 @@ class Drain:
                 item.evacuation, item.refused, item.message = True, False, ""
             else:
                 error = exc.message
-                item.refused, item.message = True, exc.message
+                item.refused, item.message = True, _refusal(exc.message)
                 delay += self.rng.uniform(0, self.options.retry_jitter)
                 if exc.code != 429:
                     self.error(f"{plan.pod}: {exc}")
@@ -511,6 +528,9 @@ class Drain:
     async def run(self) -> Verdict:
         """Cordon, evict, follow to the end; returns the verdict (also kept in `verdict`)."""
         self.started = self.clock()
+        if self.resumed and self.entry is not None:
+            # A resumed drain's time runs from when it was first started.
+            self.started -= max(0.0, time.time() - self.entry.started)
         self.status = "running"
         unsubscribe = self.cache.subscribe(lambda _changes: self._wake.set())
         try:
@@ -592,22 +612,27 @@ class Drain:
             status = "not drained"
         self.status = status
         self.verdict = Verdict(self.node, status, self.elapsed, counts, remaining)
-        if self.journal is not None and self.entry is not None:
+        if self.journal is not None and self.entry is not None and status != "stopped":
+            # "stopped" is an interruption (a context switch): the drain resumes later.
             self.journal.finish(self.entry, status, self.verdict.line())
-        self._audit("drain", f"node/{self.node}", None if self.verdict.drained else status)
+        ok = self.verdict.drained or status == "dry run"
+        self._audit("drain", f"node/{self.node}", None if ok else status)
         for listener in list(self._listeners):
             listener(self, [])
         return self.verdict
 
     # -- the admin's ways out ---------------------------------------------------------------
-    async def cancel(self, cancel_migrations: bool = True, uncordon: bool = False) -> list[str]:
+    async def cancel(
+        self, cancel_migrations: bool = True, uncordon: bool = False, dry_run: bool = False
+    ) -> list[str]:
         """Stop evicting; optionally call back in-flight migrations and uncordon the node.
 
         Returns what could not be undone. A migration is called back by cancelling the VMI's
         evacuation (so KubeVirt creates no new one) and deleting its unfinished VMIM.
         """
-        self._stop = "cancelled"
-        self._wake.set()
+        if not dry_run:
+            self._stop = "cancelled"
+            self._wake.set()
         for task in list(self._tasks):
             with contextlib.suppress(asyncio.CancelledError, KubeError):
                 await task
@@ -615,27 +640,31 @@ class Drain:
         if cancel_migrations:
             for item in self.items:
                 if item.plan.is_vm and not item.final:
-                    problems += await self._call_back(item)
+                    problems += await self._call_back(item, dry_run)
         if uncordon:
             try:
-                await operations.uncordon(self.conn, self.node)
-                self._audit("uncordon", f"node/{self.node}")
+                await operations.uncordon(self.conn, self.node, dry_run=dry_run)
+                self._audit("uncordon", f"node/{self.node}", dry_run=dry_run)
             except KubeError as exc:
                 problems.append(f"uncordon {self.node}: {exc}")
-                self._audit("uncordon", f"node/{self.node}", str(exc))
+                self._audit("uncordon", f"node/{self.node}", str(exc), dry_run=dry_run)
         for problem in problems:
             self.error(problem)
         return problems
 
-    async def _call_back(self, item: DrainItem) -> list[str]:
+    async def _call_back(self, item: DrainItem, dry_run: bool) -> list[str]:
         plan = item.plan
         problems = []
         raw = self.cache.get(kinds.VMIS, plan.namespace, plan.vmi)
         if raw is not None and Vmi(raw).evacuation_node:
             path = kinds.VMI_SUBRESOURCES.path(plan.namespace, plan.vmi, "evacuate/cancel")
             try:
-                await self.conn.request("PUT", path, body={})
-                self._audit("cancel-evacuation", f"vmi/{plan.namespace}/{plan.vmi}")
+                await self.conn.request(
+                    "PUT", path, body={"dryRun": ["All"]} if dry_run else {}, dry_run=dry_run
+                )
+                self._audit(
+                    "cancel-evacuation", f"vmi/{plan.namespace}/{plan.vmi}", dry_run=dry_run
+                )
             except NotFound:
                 pass
             except KubeError as exc:
@@ -644,8 +673,12 @@ class Drain:
             if migration.final:
                 continue
             try:
-                await self.conn.request("DELETE", kinds.VMIMS.path(plan.namespace, migration.name))
-                self._audit("cancel-migration", f"vmim/{plan.namespace}/{migration.name}")
+                await self.conn.request(
+                    "DELETE", kinds.VMIMS.path(plan.namespace, migration.name), dry_run=dry_run
+                )
+                self._audit(
+                    "cancel-migration", f"vmim/{plan.namespace}/{migration.name}", dry_run=dry_run
+                )
             except NotFound:
                 pass
             except KubeError as exc:

@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
-from kvtui.cluster import kinds, operations
+from kvtui.cluster import kinds, migrations, operations
 from kvtui.cluster.audit import AuditLog
 from kvtui.cluster.cache import ClusterCache
 from kvtui.cluster.config import Config, is_read_only
@@ -24,7 +25,7 @@ PANE_KINDS = (kinds.NODES, kinds.PODS, kinds.VMS, kinds.VMIS, kinds.VMIMS, kinds
 class Target:
     """What an operation acts on, as the confirmation and the audit log name it."""
 
-    kind: str  # "node" | "vm"
+    kind: str  # "node" | "vm" | "migration"
     name: str
     namespace: str | None = None
 
@@ -52,6 +53,8 @@ OPERATIONS: dict[str, tuple[str, Operation]] = {
     "vm_stop": ("stop", operations.vm_stop),
     "vm_restart": ("restart", operations.vm_restart),
     "vm_migrate": ("migrate", operations.vm_migrate),
+    "vm_migrate_to": ("migrate", migrations.migrate_vmi),
+    "migration_cancel": ("cancel-migration", migrations.cancel_migration),
 }
 
 
@@ -161,10 +164,27 @@ class Session:
         return denied
 
     # -- operations ----------------------------------------------------------------------
+    def record(self, verb: str, target: str, dry_run: bool, error: str | None = None) -> None:
+        """One audit line for a change made outside `run_operation` (a drain's steps)."""
+        self.audit.record(
+            context=self.context,
+            user=self.user,
+            verb=verb,
+            target=target,
+            dry_run=dry_run,
+            result="error" if error else "ok",
+            error=error,
+        )
+
     async def run_operation(
-        self, action: str, targets: Sequence[Target], dry_run: bool = False
+        self,
+        action: str,
+        targets: Sequence[Target],
+        dry_run: bool = False,
+        params: Mapping[str, Any] | None = None,
     ) -> list[OperationResult]:
-        """Run one operation on every target, auditing each, dry run or not.
+        """Run one operation on every target, auditing each, dry run or not; `params` are
+        the operation's own keyword arguments (a migration's target node), audited too.
 
         A read-only session refuses here too, whatever the UI offered: defence in depth.
         """
@@ -175,7 +195,7 @@ class Session:
         for target in targets:
             args = (target.name,) if target.namespace is None else (target.namespace, target.name)
             try:
-                await operation(self.connection, *args, dry_run=dry_run)
+                await operation(self.connection, *args, dry_run=dry_run, **(params or {}))
             except KubeError as exc:
                 results.append(OperationResult(target, str(exc)))
             else:
@@ -189,5 +209,6 @@ class Session:
                 dry_run=dry_run,
                 result="error" if last.error else "ok",
                 error=last.error,
+                params=params,
             )
         return results

@@ -41,8 +41,10 @@ class ActionSpec:
 
 
 NODES = frozenset({"nodes"})
+DRAIN = frozenset({"drain"})
 VMS = frozenset({"vms"})
-TABLES = frozenset({"nodes", "vms"})
+MIGRATIONS = frozenset({"migrations"})
+TABLES = frozenset({"nodes", "vms", "migrations"})
 
 ACTIONS: tuple[ActionSpec, ...] = (
     # navigation and views (read-only)
@@ -50,7 +52,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "command",
         "colon",
         "Command",
-        "Command line: :nodes, :vms, :ctx, :q",
+        "Command line: :nodes, :vms, :migrations, :ctx, :q",
         key_display=":",
         priority=True,
     ),
@@ -65,7 +67,11 @@ ACTIONS: tuple[ActionSpec, ...] = (
     ),
     ActionSpec("help", "question_mark", "Help", "Every key binding", key_display="?"),
     ActionSpec(
-        "drill", "enter", "Open", "Nodes: the VMIs on the node; VMs: VM health", scopes=TABLES
+        "drill",
+        "enter",
+        "Open",
+        "Nodes: the VMIs on the node; VMs: VM health; migrations: describe",
+        scopes=TABLES,
     ),
     ActionSpec(
         "describe",
@@ -114,7 +120,39 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "Allow changes to the cluster for a limited time (again: disarm)",
         mutates=True,
     ),
+    ActionSpec(
+        "drain",
+        "D",
+        "Drain…",
+        "Drain the node: the pre-flight plan first (read-only), then start, follow, cancel",
+        scopes=NODES,
+    ),
+    ActionSpec(
+        "drain_emptydir",
+        "E",
+        "emptyDir ok",
+        "Drain plan: allow evicting pods with emptyDir data (--delete-emptydir-data)",
+        scopes=DRAIN,
+    ),
     # changes to the cluster
+    ActionSpec(
+        "drain_start",
+        "S",
+        "Start drain",
+        "Cordon the node and evict its pods through the eviction API, following every VM",
+        scopes=DRAIN,
+        mutates=True,
+        rbac=("create", "", "pods", "eviction"),
+    ),
+    ActionSpec(
+        "drain_cancel",
+        "C",
+        "Cancel drain",
+        "Stop evicting; optionally cancel in-flight migrations and uncordon",
+        scopes=DRAIN,
+        mutates=True,
+        rbac=("delete", "kubevirt.io", "virtualmachineinstancemigrations", ""),
+    ),
     ActionSpec(
         "cordon",
         "c",
@@ -129,8 +167,8 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "uncordon",
         "u",
         "Uncordon",
-        "Mark the node(s) schedulable again",
-        scopes=NODES,
+        "Mark the node(s) schedulable again (drain: a node a stuck migration could use)",
+        scopes=NODES | DRAIN,
         mutates=True,
         bulk=True,
         rbac=("patch", "", "nodes", ""),
@@ -174,6 +212,26 @@ ACTIONS: tuple[ActionSpec, ...] = (
         mutates=True,
         bulk=True,
         rbac=("update", "subresources.kubevirt.io", "virtualmachines", "migrate"),
+    ),
+    ActionSpec(
+        "vm_migrate_to",
+        "M",
+        "Migrate to…",
+        "Live-migrate the VM(s) to a node you pick (or any node)",
+        scopes=VMS | DRAIN,
+        mutates=True,
+        bulk=True,
+        rbac=("create", "kubevirt.io", "virtualmachineinstancemigrations", ""),
+    ),
+    ActionSpec(
+        "migration_cancel",
+        "X",
+        "Cancel migration",
+        "Cancel the migration(s) in flight (the VM stays where it was)",
+        scopes=MIGRATIONS | DRAIN,
+        mutates=True,
+        bulk=True,
+        rbac=("delete", "kubevirt.io", "virtualmachineinstancemigrations", ""),
     ),
 )
 

@@ -15,11 +15,19 @@ from textual.app import App
 from textual.binding import Binding
 
 from kvtui import __version__
+from kvtui.cluster import kinds
+from kvtui.cluster.drain import DrainPlan
+from kvtui.cluster.drain_journal import DrainJournal, JournalEntry
+from kvtui.cluster.drain_run import Drain, DrainOptions
+from kvtui.cluster.errors import KubeError
+from kvtui.cluster.presenters import human_duration
 from kvtui.cluster.session import Session
 from kvtui.ui.actions import BY_NAME, Safety
 from kvtui.ui.screens.confirm import Confirmation, ConfirmScreen
 from kvtui.ui.screens.contexts import ContextScreen
+from kvtui.ui.screens.drain_timeout import DrainTimeoutScreen
 from kvtui.ui.screens.help import HelpScreen
+from kvtui.ui.screens.migrations import MigrationsScreen
 from kvtui.ui.screens.nodes import NodesScreen
 from kvtui.ui.screens.vms import VmsScreen
 
@@ -27,7 +35,11 @@ STYLES = Path(__file__).resolve().parent.parent / "styles"
 if not STYLES.exists():  # running from a source checkout
     STYLES = Path(__file__).resolve().parent.parent.parent / "styles"
 
-PANES = {"nodes": ("nodes", "node", "no"), "vms": ("vms", "vm", "vmi", "vmis")}
+PANES = {
+    "nodes": ("nodes", "node", "no"),
+    "vms": ("vms", "vm", "vmi", "vmis"),
+    "migrations": ("migrations", "migration", "mig", "vmim", "vmims"),
+}
 QUIT_WORDS = ("q", "q!", "quit", "exit")
 
 Connector = Callable[[str], Awaitable[Session]]
@@ -48,6 +60,7 @@ class KvtuiApp(App[None]):
         *,
         open_session: Callable[[], Awaitable[Session]] | None = None,
         clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         """Give an open `session`, or `open_session` to open one on the app's own loop
         (tests and snapshots build the app without the CLI). `clock` drives ages and the
@@ -60,7 +73,10 @@ class KvtuiApp(App[None]):
         self.owns_session = session is None  # opened here, so closed here too
         self.connect = connect
         self.clock = clock
+        self.monotonic = monotonic  # drains' elapsed times, retries and timeouts
         self.safety = Safety(read_only=False)
+        self.drains: dict[str, Drain] = {}  # node -> the drain this app runs or ran
+        self.journal = DrainJournal()
 
     def on_mount(self) -> None:
         self.title = f"kvtui {__version__}"
@@ -92,14 +108,16 @@ class KvtuiApp(App[None]):
         self.install_panes()
         self.switch_mode("nodes")
         self.check_permissions()
+        self.resume_drains()
 
     def install_panes(self) -> None:
         self.add_mode("nodes", lambda: NodesScreen(self.session, self.safety))
         self.add_mode("vms", lambda: VmsScreen(self.session, self.safety))
+        self.add_mode("migrations", lambda: MigrationsScreen(self.session, self.safety))
 
     # -- commands ------------------------------------------------------------------------
     def run_command(self, text: str) -> None:
-        """`:nodes`, `:vms`, `:ctx [name]`, `:q`, `:help`, `:arm`, `:disarm`."""
+        """`:nodes`, `:vms`, `:migrations`, `:ctx [name]`, `:q`, `:help`, `:arm`, `:disarm`."""
         words = text.strip().lstrip(":").split()
         if not words:
             return
@@ -121,7 +139,10 @@ class KvtuiApp(App[None]):
             self.safety.disarm()
             self.refresh_bindings()
         else:
-            self.notify(f"unknown command :{word} (try :nodes, :vms, :ctx, :q)", severity="warning")
+            self.notify(
+                f"unknown command :{word} (try :nodes, :vms, :migrations, :ctx, :q)",
+                severity="warning",
+            )
 
     def action_help(self) -> None:
         scope = getattr(self.screen, "scope", "*")
@@ -164,16 +185,20 @@ class KvtuiApp(App[None]):
             self.notify(f"cannot switch to {context}: {exc}", severity="error", timeout=10)
             return
         old, self.session = self.session, session
+        for drain in self.drains.values():
+            drain.stop()  # its journal stays "running": back on that context, it resumes
+        self.drains.clear()
         self.safety = Safety(
             read_only=session.read_only, arm_seconds=session.config.arm_minutes * 60
         )
-        for mode in ("nodes", "vms"):
+        for mode in PANES:
             self.remove_mode(mode)
         self.install_panes()
         await self.switch_mode("nodes")
         await old.close()
         self.notify(f"Switched to context {context}.")
         self.check_permissions()
+        self.resume_drains()
 
     @work(group="rbac")
     async def check_permissions(self) -> None:
@@ -185,27 +210,116 @@ class KvtuiApp(App[None]):
         self.refresh_bindings()
 
     # -- running mutating actions --------------------------------------------------------
-    def confirm_and_run(self, confirmation: Confirmation) -> None:
-        """Ask, naming context and targets; then run for real or as a server dry run."""
+    def confirm(self, confirmation: Confirmation, answered: Callable[[str | None], None]) -> None:
+        """The one confirmation path: refuse what Safety refuses, else ask naming context and
+        targets; `answered` gets "apply", "dry-run" or None."""
         action = BY_NAME[confirmation.action]
         if self.safety.check(action) is not True:
             reason = self.safety.denied.get(action.name) or "writes are not armed (press W)"
             self.notify(f"{action.label}: {reason}", severity="warning")
             return
+        self.push_screen(ConfirmScreen(confirmation), answered)
+
+    def confirm_and_run(self, confirmation: Confirmation) -> None:
+        """Ask, naming context and targets; then run for real or as a server dry run."""
 
         def answered(choice: str | None) -> None:
             if choice in ("apply", "dry-run"):
                 self.execute(confirmation, dry_run=choice == "dry-run")
 
-        self.push_screen(ConfirmScreen(confirmation), answered)
+        self.confirm(confirmation, answered)
+
+    # -- drains ---------------------------------------------------------------------------
+    def start_drain(
+        self,
+        plan: DrainPlan,
+        dry_run: bool = False,
+        options: DrainOptions | None = None,
+        resumed: JournalEntry | None = None,
+    ) -> Drain:
+        """Run a drain in the app (it outlives the screen that started it)."""
+        config = self.session.config
+        options = options or DrainOptions(
+            timeout=config.drain_timeout_minutes * 60,
+            stuck_after=config.stuck_seconds,
+            dry_run=dry_run,
+        )
+        drain = Drain(
+            self.session.connection,
+            self.session.cache,
+            plan,
+            options,
+            context=self.session.context,
+            journal=self.journal,
+            record=self.session.record,
+            on_timeout=self.drain_timed_out,
+            clock=self.monotonic,
+            resumed=resumed,
+        )
+        self.drains[plan.node] = drain
+        self.run_drain(drain)
+        return drain
+
+    @work(group="drains")
+    async def run_drain(self, drain: Drain) -> None:
+        try:
+            verdict = await drain.run()
+        except KubeError as exc:
+            drain.error(f"cannot drain {drain.node}: {exc}")
+            self.notify(f"cannot drain {drain.node}: {exc}", severity="error", timeout=12)
+            return
+        severity = "information" if verdict.drained or verdict.status == "dry run" else "warning"
+        self.notify(verdict.line(), severity=severity, timeout=15)
+
+    async def drain_timed_out(self, drain: Drain) -> str:
+        """Ask the admin what to do once the drain's timeout has passed."""
+        left = [f"{i.name}: {i.label}" for i in drain.items if not i.final]
+        screen = DrainTimeoutScreen(
+            drain.node, self.session.context, human_duration(drain.elapsed), left
+        )
+        choice = await self.push_screen(screen, wait_for_dismiss=True)
+        if choice == "cancel":
+            await drain.cancel(cancel_migrations=True, uncordon=False)
+        return choice or "wait"
+
+    @work(group="resume")
+    async def resume_drains(self) -> None:
+        """Drains this context's journal says were running when kvtui last stopped and whose
+        node is still cordoned."""
+        entries = self.journal.running(self.session.context)
+        if not entries or not await self.session.cache.wait_synced(60):
+            return
+        for entry in entries:
+            if entry.node in self.drains:
+                continue
+            node = self.session.cache.get(kinds.NODES, None, entry.node)
+            if node is None or not (node.get("spec") or {}).get("unschedulable"):
+                # Uncordoned (or gone) since: someone ended that drain by other means.
+                self.journal.finish(entry, "abandoned", f"{entry.node} no longer cordoned")
+                continue
+            if self.session.read_only:
+                self.notify(
+                    f"A drain of {entry.node} was in progress; this session is read-only, so "
+                    "it is not resumed here.",
+                    severity="warning",
+                )
+                continue
+            plan = DrainPlan.from_dict(entry.plan)
+            options = DrainOptions(**entry.options)
+            self.start_drain(plan, options=options, resumed=entry)
+            self.notify(
+                f"Resumed the drain of {entry.node} (press D on it to watch).",
+                severity="warning",
+                timeout=10,
+            )
 
     @work(group="mutations")
     async def execute(self, confirmation: Confirmation, dry_run: bool) -> None:
         results = await self.session.run_operation(
-            confirmation.action, confirmation.targets, dry_run=dry_run
+            confirmation.action, confirmation.targets, dry_run=dry_run, params=confirmation.params
         )
         failed = [r for r in results if r.error]
-        label = BY_NAME[confirmation.action].label
+        label = " ".join(p for p in (confirmation.label, confirmation.detail) if p)
         prefix = "Dry run: " if dry_run else ""
         if failed:
             lines = "\n".join(f"{r.target}: {r.error}" for r in failed[:5])

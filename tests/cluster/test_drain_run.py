@@ -284,3 +284,37 @@ async def test_a_dry_run_asks_the_server_and_changes_nothing(cluster: SimHandle)
         assert not node["spec"].get("unschedulable")
         assert not any(v["status"].get("evacuationNodeName") for v in await items(conn, kinds.VMIS))
         assert await items(conn, kinds.VMIMS) == []
+
+
+async def test_a_migration_with_nowhere_to_go_is_reported_stuck_with_its_reason(
+    cluster: SimHandle,
+) -> None:
+    from kvtui.cluster import operations
+
+    async with opened(cluster) as (conn, cache):
+        others = ("kv-node-2", "kv-node-3", "kv-node-4")
+        for name in others:
+            await operations.cordon(conn, name)
+        await asyncio.sleep(0.3)
+        plan = await make_plan(conn, cache, "kv-node-1")
+        frontends = [p for p in plan.vms if p.strategy == "LiveMigrate"]
+        assert all(p.expect == "blocked" and "cordoned" in p.detail for p in frontends)
+        drain = Drain(conn, cache, plan, DrainOptions(timeout=60, stuck_after=1.0))
+        stuck: dict[str, str] = {}
+
+        async def fix_when_stuck() -> None:
+            while len(stuck) < len(frontends):
+                for item in drain.items:
+                    if item.stuck:
+                        stuck.setdefault(item.name, item.stuck)
+                await asyncio.sleep(0.1)
+            await operations.uncordon(conn, "kv-node-3")  # the fix the board offers
+
+        fixer = asyncio.create_task(fix_when_stuck())
+        verdict = await asyncio.wait_for(drain.run(), 60)
+        await fixer
+        assert verdict.drained, verdict.line()
+        for why in stuck.values():
+            assert why.startswith("target pod virt-launcher-")
+            assert "nodes are available" in why or "unschedulable" in why, why
+        assert all(i.target == "kv-node-3" for i in drain.items if i.plan.strategy == "LiveMigrate")

@@ -115,6 +115,26 @@ def test_demo_in_tmux(tmp_path: Path) -> None:
         tmux.send("Escape")
         tmux.wait_for(lambda s: "NAMESPACE" in s and "Conditions" not in s, "the VMs again")
 
+        # Drain a node: the plan, arm, start, confirm (focus starts on Cancel), the verdict.
+        tmux.type(":nodes")
+        tmux.send("Enter")
+        tmux.wait_for(lambda s: "ROLES" in s and "NAMESPACE" not in s, "the Nodes pane again")
+        tmux.type("/kv-node-2")
+        tmux.send("Enter")
+        tmux.wait_for(lambda s: "/kv-node-2" in s and "kv-node-3" not in s, "kv-node-2 alone")
+        tmux.send("D")
+        tmux.wait_for(lambda s: "Plan for kv-node-2" in s and "Capacity:" in s, "the plan")
+        tmux.send("W")
+        tmux.send("S")
+        tmux.wait_for(lambda s: "Dry run" in s and "• node/kv-node-2" in s, "the confirmation")
+        tmux.send("Tab")
+        tmux.send("Tab")
+        tmux.send("Enter")
+        screen = tmux.wait_for(lambda s: "kv-node-2 drained in" in s, "the drain's verdict")
+        assert "2 migrated, 1 replaced" in screen and "0 blocked" in screen
+        tmux.send("Escape")
+        tmux.wait_for(lambda s: "ROLES" in s and "Draining" not in s, "the Nodes pane")
+
         tmux.type(":q")
         tmux.send("Enter")
         deadline = time.monotonic() + DEADLINE

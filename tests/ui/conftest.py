@@ -72,8 +72,13 @@ class AppFactory:
     audit_path: Path
 
     def __call__(
-        self, read_only: bool = False, context: str = CONTEXT, config: Config | None = None
+        self,
+        read_only: bool = False,
+        context: str = CONTEXT,
+        config: Config | None = None,
+        frozen: bool = False,
     ) -> KvtuiApp:
+        """`frozen` stops the drains' clock too (elapsed times in pictures)."""
         sim, audit_path = self.sim, self.audit_path
 
         async def open_session() -> Session:
@@ -85,6 +90,8 @@ class AppFactory:
                 audit=AuditLog(audit_path),
             )
 
+        if frozen:
+            return KvtuiApp(open_session=open_session, clock=lambda: APP_NOW, monotonic=lambda: 0)
         return KvtuiApp(open_session=open_session, clock=lambda: APP_NOW)
 
     def audit_lines(self) -> list[str]:

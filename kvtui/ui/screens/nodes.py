@@ -68,3 +68,12 @@ class NodesScreen(PaneScreen):
 
     def action_uncordon(self) -> None:
         self.request("uncordon")
+
+    def action_drain(self) -> None:
+        """The drain screen for the node under the cursor: the plan, then the board."""
+        key = self.table.cursor_key
+        if key is None:
+            return
+        from kvtui.ui.screens.drain import DrainScreen
+
+        self.app.push_screen(DrainScreen(self.session, self.safety, key[1]))
