@@ -12,11 +12,12 @@ import asyncio
 import re
 import sys
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from kvtui.cluster.audit import AuditLog
+if TYPE_CHECKING:  # `kvtui sim` and `--version` must start without the app's modules
+    from kvtui.cluster.audit import AuditLog
 
 DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -139,6 +140,18 @@ def _recorder(session: Any) -> Callable[[str, str, bool, str | None], None]:
     return record
 
 
+async def _cordoned(session: Any, node: str) -> bool:
+    """A drain is in progress only while its node stays cordoned: an uncordon gave it up."""
+    from kvtui.cluster import kinds
+    from kvtui.cluster.errors import KubeError
+
+    try:
+        raw = await session.connection.get_json(kinds.NODES.path(name=node))
+    except KubeError:
+        return False  # the plan says why (a node that is gone, a denied read)
+    return bool((raw.get("spec") or {}).get("unschedulable"))
+
+
 def run_uncordon(args: argparse.Namespace) -> int:
     from kvtui.cluster import kinds
     from kvtui.cluster.session import Target
@@ -180,8 +193,12 @@ async def _drain(args: argparse.Namespace) -> int:
     session = await _open(args, WATCHED)
     try:
         journal = DrainJournal()
-        entry = journal.load(session.context, args.node) if not args.plan else None
-        resumed = entry if entry is not None and entry.status == "running" else None
+        # A plan or a dry run only looks: it neither resumes nor ends the drain in progress.
+        looking = args.plan or args.dry_run
+        entry = None if looking else journal.load(session.context, args.node)
+        resumed = None
+        if entry is not None and entry.status == "running" and await _cordoned(session, args.node):
+            resumed = entry
         try:
             if resumed is not None:
                 plan = DrainPlan.from_dict(resumed.plan)

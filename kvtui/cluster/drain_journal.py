@@ -8,6 +8,7 @@ every VM the drain started with, including those that have already left.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import time
@@ -26,8 +27,10 @@ def default_journal_dir() -> Path:
 
 
 def _file_name(context: str, node: str) -> str:
+    """Readable, and unique: contexts differing only in `:` or `/` get files of their own."""
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", f"{context}--{node}")
-    return f"{safe}.json"
+    digest = hashlib.sha256(f"{context}\0{node}".encode()).hexdigest()[:8]
+    return f"{safe}-{digest}.json"
 
 
 @dataclass
@@ -54,10 +57,15 @@ class DrainJournal:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
         path = self._path(entry.context, entry.node)
         tmp = path.with_suffix(".tmp")
+        data = orjson.dumps(entry.__dict__, option=orjson.OPT_INDENT_2)
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(orjson.dumps(entry.__dict__, option=orjson.OPT_INDENT_2))
-        tmp.replace(path)  # never a half-written journal
+        try:
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(data)
+            tmp.replace(path)  # never a half-written journal
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
 
     def start(
         self, context: str, node: str, options: dict[str, Any], plan: dict[str, Any]
