@@ -134,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--scenario",
         default="default",
-        help="simulator scenario (default, large, stuck-migration, or a file)",
+        help="simulator scenario (default, large, stuck-migration, drain-bench, or a file)",
     )
     demo.add_argument(
         "--speed",
@@ -162,7 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument(
         "--scenario",
         default="default",
-        help="built-in scenario name (default, large, stuck-migration) or a YAML file",
+        help="built-in scenario (default, large, stuck-migration, drain-bench) or a YAML file",
     )
     sim.add_argument(
         "--speed",

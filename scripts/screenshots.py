@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Regenerate screenshots/*.svg (and PNGs when a converter exists) of the Nodes pane, the VMs
-pane and the VM health screen at 160x50, against a pinned simulated cluster.
+pane, the VM health screen and the drain board at 160x50, against a pinned simulated cluster.
 
 Pinned like the snapshot tests: the cluster's start, seed and generated names, and the app's
 clock, so an unchanged UI gives unchanged pictures. PNGs come from `rsvg-convert` (Debian:
@@ -79,7 +79,8 @@ async def shoot(sim: SimHandle, out: Path, state: Path) -> list[Path]:
             audit=AuditLog(state / "audit.jsonl"),
         )
 
-    app = KvtuiApp(open_session=open_session, clock=lambda: APP_NOW)
+    # The drain's clock is frozen too (elapsed 0s); its migration byte counts are live.
+    app = KvtuiApp(open_session=open_session, clock=lambda: APP_NOW, monotonic=lambda: 0.0)
     written = []
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: app.session is not None, "the session")
@@ -100,6 +101,29 @@ async def shoot(sim: SimHandle, out: Path, state: Path) -> list[Path]:
         await until(pilot, lambda: "SuccessfulCreate" in str(events.content), "the VM's events")
         await pilot.pause(0.3)
         written.append(Path(app.save_screenshot("vm-health.svg", str(out))))
+
+        # The drain board mid-drain: kv-node-4 holds one VM of each fate.
+        await pilot.press("escape")
+        await until(pilot, lambda: type(app.screen).__name__ == "VmsScreen", "the VMs pane")
+        await pilot.press("colon", *"nodes", "enter")
+        await until(pilot, lambda: type(app.screen).__name__ == "NodesScreen", "the Nodes pane")
+        app.screen.query_one(ResourceTable).move_cursor(("", "kv-node-4"))
+        await pilot.press("D")
+        await until(pilot, lambda: getattr(app.screen, "plan", None) is not None, "the plan")
+        await pilot.press("W", "S")
+        await until(pilot, lambda: type(app.screen).__name__ == "ConfirmScreen", "confirm")
+        await pilot.click("#apply")
+        await until(pilot, lambda: "kv-node-4" in app.drains, "the drain")
+        drain = app.drains["kv-node-4"]
+        await until(
+            pilot,
+            lambda: (
+                any(i.processed_bytes for i in drain.items) and any(i.refused for i in drain.items)
+            ),
+            "a migration moving data next to a refused eviction",
+        )
+        await pilot.pause(0.3)
+        written.append(Path(app.save_screenshot("drain.svg", str(out))))
     return written
 
 
