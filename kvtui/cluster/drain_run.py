@@ -96,6 +96,7 @@ class DrainItem:
     evacuation: bool = False  # KubeVirt answered "evacuation triggered"
     refused: bool = False  # the last eviction was refused for a real reason
     failed_migrations: set[str] = field(default_factory=set)
+    failure: str = ""  # why the last migration failed
     inflight: bool = False
     history: list[tuple[float, str]] = field(default_factory=list)
     shown: str = ""  # the label listeners last heard about
@@ -328,7 +329,7 @@ class Drain:
                 and (item.started is not None or migration.evacuation)
             ):
                 item.failed_migrations.add(migration.name)
-                item.message = migration.migration_state.get("failureReason") or "failed"
+                item.failure = migration.migration_state.get("failureReason") or "failed"
             if not migration.final:
                 active = migration
         if active is not None:
@@ -345,7 +346,7 @@ class Drain:
                 return State.REPLACING, "KKP is draining the user-cluster node"
             if item.failed_migrations:
                 retry = f"KubeVirt retries with backoff (failed {len(item.failed_migrations)}×)"
-                return State.FAILED, f"{item.message}; {retry}"
+                return State.FAILED, f"{item.failure}; {retry}"
             return State.EVACUATING, ""
         if item.refused:
             return State.BLOCKED, item.message

@@ -164,9 +164,10 @@ async def started(
     read_only: bool = False,
     size: tuple[int, int] = (160, 50),
     context: str = CONTEXT,
+    config: Config | None = None,
 ) -> AsyncIterator[Pilot]:
     """A running app whose session is synced and whose Nodes table is full."""
-    app = factory(read_only=read_only, context=context)
+    app = factory(read_only=read_only, context=context, config=config)
     async with app.run_test(size=size) as pilot:
         await wait_sync(pilot, len(NODES))
         yield pilot

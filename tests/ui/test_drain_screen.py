@@ -4,8 +4,9 @@ read-only mode, checked by reading the simulated cluster back."""
 from __future__ import annotations
 
 from textual.pilot import Pilot
-from textual.widgets import Checkbox, Label, Static
+from textual.widgets import Checkbox, Label, OptionList, Static
 
+from kvtui.cluster.config import Config
 from kvtui.cluster.drain_run import State
 from kvtui.sim.runner import SimHandle
 from kvtui.ui.screens.drain import DrainScreen
@@ -175,3 +176,82 @@ async def test_a_drain_interrupted_by_quitting_resumes_on_reopen(
         )
         await pilot.pause(0.3)
         assert "kv-node-1 drained in" in text(pilot, "#drain-verdict")
+
+
+async def pick(pilot: Pilot, node: str) -> None:
+    """Choose `node` in the node picker."""
+    await wait_screen(pilot, "NodePickerScreen")
+    options = pilot.app.screen.query_one(OptionList)
+    index = next(
+        i for i in range(options.option_count) if options.get_option_at_index(i).id == node
+    )
+    options.highlighted = index
+    await pilot.press("enter")
+
+
+async def test_a_stuck_migration_shows_why_and_the_fixes_work(
+    app_factory: AppFactory, ui_sim
+) -> None:
+    """Every other node cordoned: the migrations cannot schedule. The board says so and why;
+    M redirects one to a chosen node (cancelling the stuck one), u uncordons that node."""
+    for name in ("kv-node-1", "kv-node-2", "kv-node-4"):
+        ui_sim.call(
+            lambda n=name: ui_sim.simulator.store.mutate(
+                "/nodes", None, n, lambda o: o["spec"].__setitem__("unschedulable", True)
+            )
+        )
+    config = Config(stuck_seconds=1.0)
+    async with started(app_factory, config=config) as pilot:
+        screen = await open_drain(pilot, "kv-node-3")
+        await start_drain(pilot)
+        drain = pilot.app.drains["kv-node-3"]
+        stuck = await wait_until(
+            pilot,
+            lambda: next((i for i in drain.items if i.stuck and i.phase == "Scheduling"), None),
+            "a migration stuck in Scheduling",
+            30,
+        )
+        waiting = [i for i in drain.items if i.phase == "Pending"]
+        assert all(i.stuck.startswith("waiting for a migration slot") for i in waiting if i.stuck)
+        assert stuck.stuck.startswith("target pod virt-launcher-")
+        screen.board.move_cursor(row=drain.items.index(stuck))
+        await pilot.pause(0.1)
+        detail = text(pilot, "#drain-detail")
+        assert "Stuck:" in detail and "Fixes:" in detail and "M migrate to a chosen node" in detail
+        old_migration = stuck.migration
+
+        await pilot.press("M")
+        await pick(pilot, "kv-node-4")
+        await wait_screen(pilot, "ConfirmScreen")
+        title = str(pilot.app.screen.query_one("#confirm-title", Label).content)
+        assert "to node kv-node-4" in title and old_migration in title
+        await pilot.click("#apply")
+        await wait_screen(pilot, "DrainScreen")
+
+        await pilot.press("u")
+        await pick(pilot, "kv-node-4")
+        await wait_screen(pilot, "ConfirmScreen")
+        await pilot.click("#apply")
+        await wait_screen(pilot, "DrainScreen")
+        assert not cordoned(ui_sim, "kv-node-4")
+        for name in ("kv-node-1", "kv-node-2"):  # room for the rest
+            ui_sim.call(
+                lambda n=name: ui_sim.simulator.store.mutate(
+                    "/nodes", None, n, lambda o: o["spec"].pop("unschedulable", None)
+                )
+            )
+        await wait_until(pilot, lambda: drain.verdict is not None, "the verdict", 60)
+        assert drain.verdict.drained, drain.verdict.line()
+        migrations = ui_sim.call(lambda: ui_sim.simulator.store.list(VMIMS))
+        chosen = [
+            m
+            for m in migrations
+            if (m["spec"].get("addedNodeSelector") or {}).get("kubernetes.io/hostname")
+            == "kv-node-4"
+        ]
+        assert [m["status"]["phase"] for m in chosen] == ["Succeeded"]
+        assert chosen[0]["spec"]["vmiName"] == stuck.plan.vmi
+        # The stuck one was cancelled: deleted (KubeVirt aborted it), or ended Failed.
+        old = [m for m in migrations if m["metadata"]["name"] == old_migration]
+        assert old == [] or old[0]["status"]["phase"] == "Failed"
+        assert next(i for i in drain.items if i.name == stuck.name).target == "kv-node-4"

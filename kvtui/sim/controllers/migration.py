@@ -216,6 +216,13 @@ class MigrationController(Controller):
             return
         cfg = migration_config(self.store)
         active = [m for m in self.store.list(VMIMS) if vmim_phase(m) in ACTIVE_PHASES]
+        vmi_name = vmi["metadata"]["name"]
+        if any(
+            (m.get("spec") or {}).get("vmiName") == vmi_name
+            and m["metadata"]["namespace"] == vmim["metadata"]["namespace"]
+            for m in active
+        ):
+            return  # one migration per VMI at a time: this one waits in Pending
         source = (vmi.get("status") or {}).get("nodeName")
         outbound = sum(
             1

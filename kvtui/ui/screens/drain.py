@@ -351,20 +351,44 @@ class DrainScreen(Screen[None]):
         def chosen(node: str | None) -> None:
             if node is None:
                 return
-            self.app.confirm_and_run(  # type: ignore[attr-defined]
-                Confirmation(
-                    "vm_migrate_to",
-                    self.session.context,
-                    [Target("vm", item.plan.vmi, item.plan.namespace)],
-                    "Migrate",
-                    f"to node {node}" if node else "to any node",
-                    {"target_node": node} if node else {},
-                )
+            confirmation = Confirmation(
+                "vm_migrate_to",
+                self.session.context,
+                [Target("vm", item.plan.vmi, item.plan.namespace)],
+                "Migrate",
+                (f"to node {node}" if node else "to any node")
+                + f", replacing the stuck migration {item.migration}",
+                {"target_node": node} if node else {},
             )
+
+            def answered(choice: str | None) -> None:
+                if choice in ("apply", "dry-run"):
+                    self.redirect(item, confirmation, choice == "dry-run")
+
+            self.app.confirm(confirmation, answered)  # type: ignore[attr-defined]
 
         self.app.push_screen(
             NodePickerScreen(f"Migrate {item.name} to which node?", sorted(nodes)), chosen
         )
+
+    @work(group="drain-fix")
+    async def redirect(self, item: DrainItem, confirmation: Confirmation, dry_run: bool) -> None:
+        """The new migration first (so KubeVirt's evacuation does not start another one in
+        the gap), then the stuck one is cancelled; both audited."""
+        stuck = Target("migration", item.migration, item.plan.namespace)
+        session = self.session
+        [created] = await session.run_operation(
+            "vm_migrate_to", confirmation.targets, dry_run=dry_run, params=confirmation.params
+        )
+        if created.error:
+            self.notify(f"Migrate {item.name}: {created.error}", severity="error", timeout=10)
+            return
+        [cancelled] = await session.run_operation("migration_cancel", [stuck], dry_run=dry_run)
+        prefix = "Dry run: " if dry_run else ""
+        if cancelled.error:
+            self.notify(f"{prefix}{stuck}: {cancelled.error}", severity="error", timeout=10)
+        else:
+            self.notify(f"{prefix}{item.name}: new migration {confirmation.detail}.")
 
     def action_uncordon(self) -> None:
         cordoned = [
