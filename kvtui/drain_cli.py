@@ -11,13 +11,10 @@ import argparse
 import asyncio
 import re
 import sys
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import Any
 
 import orjson
-
-if TYPE_CHECKING:  # `kvtui sim` and `--version` must start without the app's modules
-    from kvtui.cluster.audit import AuditLog
 
 DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -121,23 +118,6 @@ async def _open(args: argparse.Namespace, watch: Sequence[Any]) -> Any:
         await session.close()
         raise DrainCliError("the cluster's objects did not load within 60s")
     return session
-
-
-def _recorder(session: Any) -> Callable[[str, str, bool, str | None], None]:
-    audit: AuditLog = session.audit
-
-    def record(verb: str, target: str, dry_run: bool, error: str | None) -> None:
-        audit.record(
-            context=session.context,
-            user=session.user,
-            verb=verb,
-            target=target,
-            dry_run=dry_run,
-            result="error" if error else "ok",
-            error=error,
-        )
-
-    return record
 
 
 async def _cordoned(session: Any, node: str) -> bool:
@@ -275,7 +255,7 @@ async def _drain(args: argparse.Namespace) -> int:
             ),
             context=session.context,
             journal=journal,
-            record=_recorder(session),
+            record=session.record,
             on_timeout=on_timeout,
             resumed=resumed,
         )

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-from kvtui.cluster import kinds, operations
+from kvtui.cluster import kinds, migrations, operations
 from kvtui.cluster.cache import ClusterCache
 from kvtui.cluster.connection import Connection
 from kvtui.cluster.drain import DrainPlan, Outcome, PodPlan, migration_settings
@@ -674,8 +674,8 @@ class Drain:
             if migration.final:
                 continue
             try:
-                await self.conn.request(
-                    "DELETE", kinds.VMIMS.path(plan.namespace, migration.name), dry_run=dry_run
+                await migrations.cancel_migration(
+                    self.conn, plan.namespace, migration.name, dry_run=dry_run
                 )
                 self._audit(
                     "cancel-migration", f"vmim/{plan.namespace}/{migration.name}", dry_run=dry_run
