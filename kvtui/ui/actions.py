@@ -285,6 +285,12 @@ class Safety:
             return None
         return True if self.armed() else None
 
+    def refusal(self, action: ActionSpec) -> str | None:
+        """Why a greyed action does nothing; None when it is not greyed."""
+        if self.check(action) is not None:
+            return None
+        return self.denied.get(action.name) or "writes are not armed (press W)"
+
 
 def bindings(scope: str, read_only: bool) -> list[Binding]:
     """Bindings for a screen of `scope`; in read-only mode mutating keys do not exist at all."""

@@ -215,7 +215,7 @@ class KvtuiApp(App[None]):
         targets; `answered` gets "apply", "dry-run" or None."""
         action = BY_NAME[confirmation.action]
         if self.safety.check(action) is not True:
-            reason = self.safety.denied.get(action.name) or "writes are not armed (press W)"
+            reason = self.safety.refusal(action) or "not available here"
             self.notify(f"{action.label}: {reason}", severity="warning")
             return
         self.push_screen(ConfirmScreen(confirmation), answered)

@@ -160,8 +160,8 @@ class PaneScreen(Screen[None]):
     def on_key(self, event: events.Key) -> None:
         """A greyed key says why it did nothing (Textual skips disabled bindings silently)."""
         spec = BY_KEY.get(event.key)
-        if spec and spec.applies_to(self.scope) and self.safety.check(spec) is None:
-            reason = self.safety.denied.get(spec.name) or "writes are not armed (press W)"
+        reason = self.safety.refusal(spec) if spec and spec.applies_to(self.scope) else None
+        if reason:
             self.notify(f"{spec.label}: {reason}", severity="warning")
             event.stop()
 
