@@ -33,6 +33,11 @@ STATE_STYLE = {
 }
 
 
+# VM, state ("migrating: PreparingTarget"), route, elapsed, progress, last message (in full
+# in the panel below the board for the row under the cursor)
+BOARD_WIDTHS = (32, 26, 24, 7, 36, 60)
+
+
 class DrainBoard(DataTable):
     """Plan rows or board rows; `cursor_pod` is the (namespace, pod) under the cursor."""
 
@@ -41,10 +46,13 @@ class DrainBoard(DataTable):
         self.zebra_stripes = True
         self._mode = ""
 
-    def _columns(self, mode: str, names: tuple[str, ...]) -> None:
+    def _columns(
+        self, mode: str, names: tuple[str, ...], widths: tuple[int | None, ...] = ()
+    ) -> None:
         if self._mode != mode:
             self.clear(columns=True)
-            self.add_columns(*names)
+            for name, width in zip(names, widths or (None,) * len(names), strict=True):
+                self.add_column(name, width=width)
             self._mode = mode
 
     def _replace(self, rows: list[tuple[str, tuple[Text | str, ...]]]) -> None:
@@ -69,7 +77,9 @@ class DrainBoard(DataTable):
         self._replace(rows)
 
     def show_items(self, items: list[DrainItem], node: str, now: float) -> None:
-        self._columns("board", BOARD_COLUMNS)
+        # Fixed widths: a column sized by the longest value it ever showed would make the
+        # board's layout depend on the drain's history.
+        self._columns("board", BOARD_COLUMNS, BOARD_WIDTHS)
         rows = []
         for item in items:
             cells = list(board_cells(item, node, now))
