@@ -248,6 +248,7 @@ class Drain:
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task] = set()
         self._stop: str | None = None  # why the loop should end early
+        self._by_vmi: dict[tuple[str, str], list[Migration]] = {}
 
     # -- wiring ---------------------------------------------------------------------------
     def subscribe(self, listener: Listener) -> Callable[[], None]:
@@ -279,15 +280,19 @@ class Drain:
         return (self.ended or self.clock()) - self.started
 
     # -- deriving each item's state from the cluster ---------------------------------------
+    def _index_migrations(self) -> None:
+        """Migrations by (namespace, VMI), oldest first: one pass over the VMIMs per refresh,
+        not one per VM (finished VMIMs pile up on a busy cluster)."""
+        index: dict[tuple[str, str], list[Migration]] = {}
+        for raw in self.cache.items(kinds.VMIMS):
+            migration = Migration(raw)
+            index.setdefault(migration.vmi_key, []).append(migration)
+        for found in index.values():
+            found.sort(key=lambda m: (m.created, m.name))
+        self._by_vmi = index
+
     def _migrations_of(self, namespace: str, vmi: str) -> list[Migration]:
-        found = [
-            Migration(m)
-            for m in self.cache.items(kinds.VMIMS)
-            if (m.get("metadata") or {}).get("namespace") == namespace
-            and (m.get("spec") or {}).get("vmiName") == vmi
-        ]
-        found.sort(key=lambda m: (m.created, m.name))
-        return found
+        return self._by_vmi.get((namespace, vmi), [])
 
     def _derive(self, item: DrainItem) -> tuple[State, str]:
         """(state, message) of one item from the cache plus what our requests learned."""
@@ -400,6 +405,7 @@ class Drain:
         """Re-derive every item; returns (item, previous label) for those that changed."""
         now = self.clock()
         changes = []
+        self._index_migrations()
         for item in self.items:
             before = item.shown
             state, detail = self._derive(item)
@@ -638,6 +644,7 @@ class Drain:
             with contextlib.suppress(asyncio.CancelledError, KubeError):
                 await task
         problems: list[str] = []
+        self._index_migrations()
         if cancel_migrations:
             for item in self.items:
                 if item.plan.is_vm and not item.final:
