@@ -34,6 +34,8 @@ def test_loads_every_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
         "  nodes: [name, status, vms]\n"
         "  vms: [namespace, name]\n"
         "arm_minutes: 2.5\n"
+        "drain_timeout_minutes: 5\n"
+        "stuck_seconds: 20\n"
     )
     monkeypatch.setenv("KVTUI_CONFIG", str(path))
     config = load_config()
@@ -43,6 +45,8 @@ def test_loads_every_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path):
         theme="nord",
         columns={"nodes": ["name", "status", "vms"], "vms": ["namespace", "name"]},
         arm_minutes=2.5,
+        drain_timeout_minutes=5.0,
+        stuck_seconds=20.0,
     )
     assert isinstance(config.refresh_hz, float)
 
@@ -72,6 +76,7 @@ def test_empty_file_means_defaults(tmp_path: Path):
         ("\n\nread_only_contexts: prod\n", r"config.yaml:3: read_only_contexts must be a list"),
         ("columns:\n  nodes: name\n", r"config.yaml:1: columns must map pane names"),
         ("arm_minutes: -1\n", r"config.yaml:1: arm_minutes must be a number of minutes"),
+        ("stuck_seconds: 0\n", r"config.yaml:1: stuck_seconds must be a number of seconds"),
         ("theme: nord\nthem: dark\n", r"config.yaml:2: unknown setting 'them' \(known: "),
         ("- a list\n", r"config.yaml:1: expected a mapping"),
     ],
