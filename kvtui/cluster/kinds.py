@@ -88,6 +88,12 @@ CLUSTER_PREFERENCES = Kind(
 
 CDIS = Kind("CDI", "cdi.kubevirt.io", "v1beta1", "cdis", False)
 DATA_VOLUMES = Kind("DataVolume", "cdi.kubevirt.io", "v1beta1", "datavolumes", True)
+STORAGE_PROFILES = Kind("StorageProfile", "cdi.kubevirt.io", "v1beta1", "storageprofiles", False)
+
+# KKP's seed-side kinds (fact sheet §1.1): Seeds live in the `kubermatic` namespace, the user
+# clusters' Cluster objects are cluster-scoped.
+SEEDS = Kind("Seed", "kubermatic.k8c.io", "v1", "seeds", True)
+CLUSTERS = Kind("Cluster", "kubermatic.k8c.io", "v1", "clusters", False)
 
 # The subresource API KubeVirt serves for VM actions (start, stop, restart, migrate).
 VM_SUBRESOURCES = Kind("VirtualMachine", "subresources.kubevirt.io", "v1", "virtualmachines", True)
@@ -113,4 +119,7 @@ ALL = (
     CLUSTER_PREFERENCES,
     CDIS,
     DATA_VOLUMES,
+    STORAGE_PROFILES,
+    SEEDS,
+    CLUSTERS,
 )
