@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from kvtui import __version__, drain_cli
+from kvtui import __version__, datacenter_cli, drain_cli
 
 
 class CliError(Exception):
@@ -143,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="simulated seconds per real second (default 1)",
     )
     drain_cli.add_parsers(sub, [later])
+    datacenter_cli.add_parsers(sub, [later])
 
     sim = sub.add_parser(
         "sim",
@@ -384,8 +385,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return drain_cli.run_drain(args)
         if args.command == "uncordon":
             return drain_cli.run_uncordon(args)
+        if args.command == "datacenter":
+            return datacenter_cli.run(args)
         return run_app(args)
-    except (CliError, drain_cli.DrainCliError) as exc:
+    except (CliError, drain_cli.DrainCliError, datacenter_cli.DatacenterCliError) as exc:
         print(f"kvtui: error: {exc}", file=sys.stderr)
         return exc.code
     except KeyboardInterrupt:
