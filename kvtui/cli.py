@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kvtui import __version__, datacenter_cli, drain_cli
+from kvtui.commands import CommandError
 
 
 class CliError(Exception):
@@ -388,7 +389,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "datacenter":
             return datacenter_cli.run(args)
         return run_app(args)
-    except (CliError, drain_cli.DrainCliError, datacenter_cli.DatacenterCliError) as exc:
+    except (CliError, CommandError) as exc:
         print(f"kvtui: error: {exc}", file=sys.stderr)
         return exc.code
     except KeyboardInterrupt:

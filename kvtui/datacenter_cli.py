@@ -17,11 +17,7 @@ from typing import Any
 
 import orjson
 
-
-class DatacenterCliError(Exception):
-    def __init__(self, message: str, code: int = 2) -> None:
-        super().__init__(message)
-        self.code = code
+from kvtui.commands import CommandError, ask, interactive, open_session
 
 
 def add_parsers(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -77,39 +73,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 # -- connections ---------------------------------------------------------------------------
-def _interactive() -> bool:
-    return sys.stdin.isatty()
-
-
-def _ask(question: str) -> str:
-    try:
-        return input(question).strip().lower()
-    except EOFError:
-        return ""
 
 
 async def _open_seed(args: argparse.Namespace) -> Any:
     """A session on the Seed's context: its connection, read-only flag and audit log."""
-    from kvtui.cluster.config import ConfigError, load_config
-    from kvtui.cluster.errors import KubeconfigError, KubeError
-    from kvtui.cluster.session import Session
-
-    try:
-        config = load_config()
-    except ConfigError as exc:
-        raise DatacenterCliError(str(exc)) from None
-    try:
-        return await Session.open(
-            args.kubeconfig,
-            args.seed_context or args.context,
-            config=config,
-            read_only=args.read_only,
-            watch=(),
-        )
-    except KubeconfigError as exc:
-        raise DatacenterCliError(str(exc)) from None
-    except KubeError as exc:
-        raise DatacenterCliError(f"cannot connect to the seed: {exc}") from None
+    return await open_session(
+        args.kubeconfig,
+        args.seed_context or args.context,
+        read_only=args.read_only,
+        what=" to the seed",
+    )
 
 
 async def _infra_classes(args: argparse.Namespace, seed: Any | None) -> list[dict]:
@@ -145,9 +118,9 @@ async def _load(seed: Any, name: str) -> Any:
     try:
         return await get_datacenter(seed.connection, name)
     except LookupError as exc:
-        raise DatacenterCliError(str(exc).strip("'\""), code=1) from None
+        raise CommandError(str(exc).strip("'\""), code=1) from None
     except KubeError as exc:
-        raise DatacenterCliError(f"cannot read datacenter {name}: {exc}", code=1) from None
+        raise CommandError(f"cannot read datacenter {name}: {exc}", code=1) from None
 
 
 # -- list and get --------------------------------------------------------------------------
@@ -160,7 +133,7 @@ async def _list(args: argparse.Namespace) -> int:
         try:
             datacenters = await list_datacenters(seed.connection)
         except KubeError as exc:
-            raise DatacenterCliError(f"cannot list datacenters: {exc}", code=1) from None
+            raise CommandError(f"cannot list datacenters: {exc}", code=1) from None
         classes = await _infra_classes_or_none(args, seed) if datacenters else []
     finally:
         await seed.close()
@@ -217,7 +190,7 @@ async def _read_file(args: argparse.Namespace, classes: list[dict] | None) -> di
     count_errors, count_warnings = _print_findings(args.filename, findings)
     if count_errors or block is None:
         also = f" and {_counted(count_warnings, 'warning')}" if count_warnings else ""
-        raise DatacenterCliError(
+        raise CommandError(
             f"{args.filename}: {_counted(max(count_errors, 1), 'error')}{also}", code=1
         )
     return block
@@ -265,15 +238,15 @@ async def _apply_on(args: argparse.Namespace, seed: Any) -> int:
         for line in lines:
             print(f"  - {line}")
     if seed.read_only:
-        raise DatacenterCliError(
+        raise CommandError(
             f"context {seed.context} is read-only: nothing may change "
             "(the diff above is what apply would change)",
             code=1,
         )
     if not args.yes and not args.dry_run:
-        if not _interactive():
-            raise DatacenterCliError("no terminal to confirm on: pass --yes to apply", code=2)
-        answer = await asyncio.to_thread(_ask, f"Apply to {where} (context {seed.context})? [y/N] ")
+        if not interactive():
+            raise CommandError("no terminal to confirm on: pass --yes to apply", code=2)
+        answer = await asyncio.to_thread(ask, f"Apply to {where} (context {seed.context})? [y/N] ")
         if answer not in ("y", "yes"):
             print("Nothing changed.")
             return 1
@@ -283,11 +256,11 @@ async def _apply_on(args: argparse.Namespace, seed: Any) -> int:
         )
     except DatacenterConflict as conflict:
         _show_conflict(args, conflict)
-        raise DatacenterCliError(str(conflict), code=1) from None
+        raise CommandError(str(conflict), code=1) from None
     except LookupError as exc:
-        raise DatacenterCliError(str(exc).strip("'\""), code=1) from None
+        raise CommandError(str(exc).strip("'\""), code=1) from None
     except KubeError as exc:
-        raise DatacenterCliError(str(exc), code=1) from None
+        raise CommandError(str(exc), code=1) from None
     if args.dry_run:
         print(f"Dry run: the server accepts the change to {where}; nothing was changed.")
     else:

@@ -10,20 +10,15 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
-import sys
 from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
+from kvtui.commands import CommandError, ask, interactive, open_session
+
 DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-class DrainCliError(Exception):
-    def __init__(self, message: str, code: int = 2) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def parse_duration(text: str) -> float:
@@ -82,42 +77,8 @@ def add_parsers(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
     uncordon.add_argument("--dry-run", action="store_true")
 
 
-def _ask(question: str) -> str:
-    try:
-        return input(question).strip().lower()
-    except EOFError:
-        return ""
-
-
-def _interactive() -> bool:
-    return sys.stdin.isatty()
-
-
 async def _open(args: argparse.Namespace, watch: Sequence[Any]) -> Any:
-    from kvtui.cluster.config import ConfigError, load_config
-    from kvtui.cluster.errors import KubeconfigError, KubeError
-    from kvtui.cluster.session import Session
-
-    try:
-        config = load_config()
-    except ConfigError as exc:
-        raise DrainCliError(str(exc)) from None
-    try:
-        session = await Session.open(
-            args.kubeconfig,
-            args.context,
-            config=config,
-            read_only=args.read_only,
-            watch=watch,
-        )
-    except KubeconfigError as exc:
-        raise DrainCliError(str(exc)) from None
-    except KubeError as exc:
-        raise DrainCliError(f"cannot connect: {exc}") from None
-    if not await session.cache.wait_synced(60):
-        await session.close()
-        raise DrainCliError("the cluster's objects did not load within 60s")
-    return session
+    return await open_session(args.kubeconfig, args.context, read_only=args.read_only, watch=watch)
 
 
 async def _cordoned(session: Any, node: str) -> bool:
@@ -145,7 +106,7 @@ def run_uncordon(args: argparse.Namespace) -> int:
         finally:
             await session.close()
         if result.error:
-            raise DrainCliError(result.error, code=1)
+            raise CommandError(result.error, code=1)
         suffix = " (dry run)" if args.dry_run else ""
         print(f"node/{args.node} uncordoned{suffix} on context {session.context}")
         return 0
@@ -190,9 +151,9 @@ async def _drain(args: argparse.Namespace) -> int:
                     PlanOptions(args.delete_emptydir_data, args.force),
                 )
         except LookupError as exc:
-            raise DrainCliError(str(exc).strip("'\""), code=1) from None
+            raise CommandError(str(exc).strip("'\""), code=1) from None
         except KubeError as exc:
-            raise DrainCliError(f"cannot plan: {exc}", code=1) from None
+            raise CommandError(f"cannot plan: {exc}", code=1) from None
         if args.plan:
             if json_out:
                 print(orjson.dumps(plan.to_dict(), option=orjson.OPT_INDENT_2).decode())
@@ -200,7 +161,7 @@ async def _drain(args: argparse.Namespace) -> int:
                 print("\n".join(plan_text(plan, session.context)))
             return 0
         if session.read_only:
-            raise DrainCliError(
+            raise CommandError(
                 f"context {session.context} is read-only: nothing may change "
                 "(use --plan to see what a drain would do)",
                 code=1,
@@ -212,21 +173,21 @@ async def _drain(args: argparse.Namespace) -> int:
                 print(f"Resuming the drain of {args.node} (journal: {journal.directory})")
             print("\n".join(plan_text(plan, session.context)), flush=True)
         if not args.yes and not args.dry_run and resumed is None:
-            if not _interactive():
-                raise DrainCliError("no terminal to confirm on: pass --yes to drain", code=2)
+            if not interactive():
+                raise CommandError("no terminal to confirm on: pass --yes to drain", code=2)
             moving = len([p for p in plan.pods if p.outcome.value != "ignored"])
-            answer = _ask(f"Drain {args.node} on context {session.context} ({moving} pods)? [y/N] ")
+            answer = ask(f"Drain {args.node} on context {session.context} ({moving} pods)? [y/N] ")
             if answer not in ("y", "yes"):
                 print("Nothing changed.")
                 return 1
 
         async def on_timeout(drain: Drain) -> str:
             left = ", ".join(i.name for i in drain.items if not i.final)
-            if args.yes or not _interactive():
+            if args.yes or not interactive():
                 return "stop"
             print(f"Timed out; still on {args.node}: {left}", flush=True)
             answer = await asyncio.to_thread(
-                _ask,
+                ask,
                 "[w]ait longer, [c]ancel (call back migrations, uncordon), "
                 "[d]elete the remaining pods, or [s]top here? ",
             )
@@ -237,7 +198,7 @@ async def _drain(args: argparse.Namespace) -> int:
                 return "cancel"
             if answer.startswith("d"):
                 confirm = await asyncio.to_thread(
-                    _ask, f"Type the node name to DELETE {left} without migrating: "
+                    ask, f"Type the node name to DELETE {left} without migrating: "
                 )
                 if confirm == args.node.lower():
                     return "delete"
@@ -281,7 +242,7 @@ async def _drain(args: argparse.Namespace) -> int:
         try:
             verdict = await drain.run()
         except KubeError as exc:
-            raise DrainCliError(f"cannot drain: {exc}", code=1) from None
+            raise CommandError(f"cannot drain: {exc}", code=1) from None
         if json_out:
             emit("verdict", **verdict.to_dict(), errors=drain.errors)
         else:
