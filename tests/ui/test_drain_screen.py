@@ -193,7 +193,8 @@ async def test_a_stuck_migration_shows_why_and_the_fixes_work(
     app_factory: AppFactory, ui_sim
 ) -> None:
     """Every other node cordoned: the migrations cannot schedule. The board says so and why;
-    M redirects one to a chosen node (cancelling the stuck one), u uncordons that node."""
+    M redirects one to a chosen node (cancelling the stuck one), u uncordons that node
+    (kv-node-2, drained by the first test of this module: the one with room)."""
     for name in ("kv-node-1", "kv-node-2", "kv-node-4"):
         ui_sim.call(
             lambda n=name: ui_sim.simulator.store.mutate(
@@ -215,26 +216,29 @@ async def test_a_stuck_migration_shows_why_and_the_fixes_work(
         assert all(i.stuck.startswith("waiting for a migration slot") for i in waiting if i.stuck)
         assert stuck.stuck.startswith("target pod virt-launcher-")
         screen.board.move_cursor(row=drain.items.index(stuck))
-        await pilot.pause(0.1)
-        detail = text(pilot, "#drain-detail")
+        detail = await wait_until(
+            pilot,
+            lambda: "Stuck:" in text(pilot, "#drain-detail") and text(pilot, "#drain-detail"),
+            "the stuck panel",
+        )
         assert "Stuck:" in detail and "Fixes:" in detail and "M migrate to a chosen node" in detail
         old_migration = stuck.migration
 
         await pilot.press("M")
-        await pick(pilot, "kv-node-4")
+        await pick(pilot, "kv-node-2")
         await wait_screen(pilot, "ConfirmScreen")
         title = str(pilot.app.screen.query_one("#confirm-title", Label).content)
-        assert "to node kv-node-4" in title and old_migration in title
+        assert "to node kv-node-2" in title and old_migration in title
         await pilot.click("#apply")
         await wait_screen(pilot, "DrainScreen")
 
         await pilot.press("u")
-        await pick(pilot, "kv-node-4")
+        await pick(pilot, "kv-node-2")
         await wait_screen(pilot, "ConfirmScreen")
         await pilot.click("#apply")
         await wait_screen(pilot, "DrainScreen")
-        assert not cordoned(ui_sim, "kv-node-4")
-        for name in ("kv-node-1", "kv-node-2"):  # room for the rest
+        assert not cordoned(ui_sim, "kv-node-2")
+        for name in ("kv-node-1", "kv-node-4"):  # room for the rest
             ui_sim.call(
                 lambda n=name: ui_sim.simulator.store.mutate(
                     "/nodes", None, n, lambda o: o["spec"].pop("unschedulable", None)
@@ -247,11 +251,13 @@ async def test_a_stuck_migration_shows_why_and_the_fixes_work(
             m
             for m in migrations
             if (m["spec"].get("addedNodeSelector") or {}).get("kubernetes.io/hostname")
-            == "kv-node-4"
+            == "kv-node-2"
         ]
-        assert [m["status"]["phase"] for m in chosen] == ["Succeeded"]
+        assert [m["status"]["phase"] for m in chosen] == ["Succeeded"], [
+            m["status"].get("migrationState") for m in chosen
+        ]
         assert chosen[0]["spec"]["vmiName"] == stuck.plan.vmi
         # The stuck one was cancelled: deleted (KubeVirt aborted it), or ended Failed.
         old = [m for m in migrations if m["metadata"]["name"] == old_migration]
         assert old == [] or old[0]["status"]["phase"] == "Failed"
-        assert next(i for i in drain.items if i.name == stuck.name).target == "kv-node-4"
+        assert next(i for i in drain.items if i.name == stuck.name).target == "kv-node-2"

@@ -8,13 +8,11 @@ same board. A migration stuck in Pending or Scheduling gets its reason and its f
 
 from __future__ import annotations
 
-from textual import events, work
+from textual import work
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingsMap
 from textual.containers import Vertical
 from textual.markup import escape
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Footer, ProgressBar, Static
 
 from kvtui.cluster import kinds
@@ -37,7 +35,8 @@ from kvtui.cluster.migration_metrics import (
 from kvtui.cluster.presenters import human_duration
 from kvtui.cluster.session import Session, Target
 from kvtui.cluster.views import Node
-from kvtui.ui.actions import BY_KEY, BY_NAME, Safety, bindings
+from kvtui.ui.actions import Safety
+from kvtui.ui.screens.action_screen import ActionScreen
 from kvtui.ui.screens.confirm import Confirmation
 from kvtui.ui.screens.drain_cancel import CancelChoice, DrainCancelScreen
 from kvtui.ui.screens.node_picker import NodePickerScreen
@@ -47,7 +46,7 @@ from kvtui.ui.widgets.status_header import StatusHeader
 SAMPLE_SECONDS = 2.0  # how often the migration metrics are read while data moves
 
 
-class DrainScreen(Screen[None]):
+class DrainScreen(ActionScreen):
     scope = "drain"
     sample_metrics = True  # snapshots turn it off: live byte counts never repeat
 
@@ -55,17 +54,12 @@ class DrainScreen(Screen[None]):
         """The drain changed (posted from its listener, painted in the screen's loop)."""
 
     def __init__(self, session: Session, safety: Safety, node: str) -> None:
-        super().__init__()
-        self.session = session
-        self.safety = safety
+        super().__init__(session, safety)
         self.node = node
         self.plan: DrainPlan | None = None
         self.plan_options = PlanOptions()
         self.drain: Drain | None = None
         self.samples: dict[tuple[str, str], MigrationSample] = {}
-        self._bindings = BindingsMap(
-            [*bindings(self.scope, safety.read_only), Binding("escape", "back", "Back")]
-        )
         self._unsubscribe = None
         self._ended = False
 
@@ -409,32 +403,10 @@ class DrainScreen(Screen[None]):
 
         self.app.push_screen(NodePickerScreen("Uncordon which node?", sorted(cordoned)), chosen)
 
-    def action_back(self) -> None:
-        if len(self.app.screen_stack) > 1:
-            self.app.pop_screen()
-
-    def action_help(self) -> None:
-        self.app.action_help()  # type: ignore[attr-defined]
-
-    def action_arm(self) -> None:
-        self.app.action_arm()  # type: ignore[attr-defined]
-        self.query_one(StatusHeader).refresh_state()
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "command":
-            return False  # no command line here: escape goes back to the panes
+    def offered(self, action: str) -> bool:
         running = self.drain is not None and self.drain.verdict is None
-        if action in ("drain_cancel", "migration_cancel", "vm_migrate_to") and not running:
-            return False  # nothing in flight to cancel or redirect
-        if action in ("drain_start", "drain_emptydir") and running:
-            return False
-        spec = BY_NAME.get(action)
-        return True if spec is None else self.safety.check(spec)
-
-    def on_key(self, event: events.Key) -> None:
-        """A greyed key says why it did nothing, as on the panes."""
-        spec = BY_KEY.get(event.key)
-        reason = self.safety.refusal(spec) if spec and spec.applies_to(self.scope) else None
-        if reason:
-            self.notify(f"{spec.label}: {reason}", severity="warning")
-            event.stop()
+        if action in ("drain_cancel", "migration_cancel", "vm_migrate_to"):
+            return running  # nothing in flight to cancel or redirect otherwise
+        if action in ("drain_start", "drain_emptydir"):
+            return not running
+        return True
