@@ -44,6 +44,7 @@ NODES = frozenset({"nodes"})
 DRAIN = frozenset({"drain"})
 VMS = frozenset({"vms"})
 MIGRATIONS = frozenset({"migrations"})
+DATACENTER = frozenset({"datacenter"})
 TABLES = frozenset({"nodes", "vms", "migrations"})
 
 ACTIONS: tuple[ActionSpec, ...] = (
@@ -134,6 +135,30 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "Drain plan: allow evicting pods with emptyDir data (--delete-emptydir-data)",
         scopes=DRAIN,
     ),
+    ActionSpec(
+        "dc_edit",
+        "e",
+        "Edit",
+        "Datacenter: edit the kubevirt block as YAML (escape leaves the editor)",
+        scopes=DATACENTER,
+    ),
+    ActionSpec(
+        "dc_diff",
+        "F",
+        "Diff",
+        "Datacenter: the edit against the live block, and whom it reaches (again: hide)",
+        scopes=DATACENTER,
+    ),
+    ActionSpec(
+        "dc_next", "n", "Next DC", "Datacenter: the next KubeVirt datacenter", scopes=DATACENTER
+    ),
+    ActionSpec(
+        "dc_prev",
+        "p",
+        "Prev DC",
+        "Datacenter: the previous KubeVirt datacenter",
+        scopes=DATACENTER,
+    ),
     # changes to the cluster
     ActionSpec(
         "drain_start",
@@ -152,6 +177,24 @@ ACTIONS: tuple[ActionSpec, ...] = (
         scopes=DRAIN,
         mutates=True,
         rbac=("delete", "kubevirt.io", "virtualmachineinstancemigrations", ""),
+    ),
+    ActionSpec(
+        "dc_apply",
+        "P",
+        "Apply…",
+        "Datacenter: patch the edited block onto the Seed (after a conflict: rebased first)",
+        scopes=DATACENTER,
+        mutates=True,
+        rbac=("patch", "kubermatic.k8c.io", "seeds", ""),
+    ),
+    ActionSpec(
+        "dc_undo",
+        "U",
+        "Undo apply",
+        "Datacenter: put back the block the last apply here replaced",
+        scopes=DATACENTER,
+        mutates=True,
+        rbac=("patch", "kubermatic.k8c.io", "seeds", ""),
     ),
     ActionSpec(
         "cordon",

@@ -25,6 +25,7 @@ from kvtui.cluster.session import Session
 from kvtui.ui.actions import BY_NAME, Safety
 from kvtui.ui.screens.confirm import Confirmation, ConfirmScreen
 from kvtui.ui.screens.contexts import ContextScreen
+from kvtui.ui.screens.datacenter import DatacenterScreen
 from kvtui.ui.screens.drain_timeout import DrainTimeoutScreen
 from kvtui.ui.screens.help import HelpScreen
 from kvtui.ui.screens.migrations import MigrationsScreen
@@ -41,6 +42,7 @@ PANES = {
     "migrations": ("migrations", "migration", "mig", "vmim", "vmims"),
 }
 QUIT_WORDS = ("q", "q!", "quit", "exit")
+DATACENTER_WORDS = ("datacenters", "datacenter", "dc")
 
 Connector = Callable[[str], Awaitable[Session]]
 
@@ -117,7 +119,8 @@ class KvtuiApp(App[None]):
 
     # -- commands ------------------------------------------------------------------------
     def run_command(self, text: str) -> None:
-        """`:nodes`, `:vms`, `:migrations`, `:ctx [name]`, `:q`, `:help`, `:arm`, `:disarm`."""
+        """`:nodes`, `:vms`, `:migrations`, `:dc`, `:ctx [name]`, `:q`, `:help`, `:arm`,
+        `:disarm`."""
         words = text.strip().lstrip(":").split()
         if not words:
             return
@@ -129,7 +132,10 @@ class KvtuiApp(App[None]):
             if word in aliases:
                 self.switch_mode(mode)
                 return
-        if word in ("ctx", "context", "contexts"):
+        if word in DATACENTER_WORDS:
+            # The Seed is read through the infra connection: the app has no seed context yet.
+            self.push_screen(DatacenterScreen(self.session, self.safety))
+        elif word in ("ctx", "context", "contexts"):
             self.action_switch_context(args[0] if args else None)
         elif word in ("help", "h"):
             self.action_help()
@@ -140,7 +146,7 @@ class KvtuiApp(App[None]):
             self.refresh_bindings()
         else:
             self.notify(
-                f"unknown command :{word} (try :nodes, :vms, :migrations, :ctx, :q)",
+                f"unknown command :{word} (try :nodes, :vms, :migrations, :dc, :ctx, :q)",
                 severity="warning",
             )
 
