@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Regenerate screenshots/*.svg (and PNGs when a converter exists) of the Nodes pane, the VMs
-pane, the VM health screen and the drain board at 160x50, against a pinned simulated cluster.
+pane, the VM health screen, the drain board and the datacenter editor at 160x50, against a
+pinned simulated cluster.
 
 Pinned like the snapshot tests: the cluster's start, seed and generated names, and the app's
 clock, so an unchanged UI gives unchanged pictures. PNGs come from `rsvg-convert` (Debian:
@@ -124,6 +125,16 @@ async def shoot(sim: SimHandle, out: Path, state: Path) -> list[Path]:
         )
         await pilot.pause(0.3)
         written.append(Path(app.save_screenshot("drain.svg", str(out))))
+
+        # The datacenter editor with the scenario's block and its findings.
+        await pilot.press("escape")
+        await until(pilot, lambda: type(app.screen).__name__ == "NodesScreen", "the Nodes pane")
+        await pilot.press("colon", "d", "c", "enter")
+        await until(pilot, lambda: type(app.screen).__name__ == "DatacenterScreen", ":dc")
+        await until(pilot, lambda: getattr(app.screen, "dc", None) is not None, "the datacenter")
+        await until(pilot, lambda: bool(getattr(app.screen, "findings", None)), "its findings")
+        await pilot.pause(0.3)
+        written.append(Path(app.save_screenshot("datacenter.svg", str(out))))
     return written
 
 
