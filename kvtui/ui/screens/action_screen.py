@@ -1,7 +1,7 @@
-"""Base of the screens that are not tables (the drain board, the datacenter editor).
+"""Base of every full screen with keys: the panes, the drain board, the datacenter editor.
 
-Their keys come from the one registry like the panes' do: mutating ones are absent in
-read-only mode, greyed until writes are armed (a greyed key says why), and `escape` goes back.
+Their keys come from the one registry: mutating ones are absent in read-only mode, greyed
+until writes are armed (a greyed key says why), and `escape` goes back.
 """
 
 from __future__ import annotations
@@ -17,22 +17,27 @@ from kvtui.ui.widgets.status_header import StatusHeader
 
 class ActionScreen(Screen[None]):
     scope = "*"
+    show_back = True  # `esc Back` in the footer (the panes keep it out of sight)
 
     def __init__(self, session: Session, safety: Safety) -> None:
         super().__init__()
         self.session = session
         self.safety = safety
         self._bindings = BindingsMap(
-            [*bindings(self.scope, safety.read_only), Binding("escape", "back", "Back")]
+            [
+                *bindings(self.scope, safety.read_only),
+                Binding("escape", "back", "Back", show=self.show_back),
+            ]
         )
 
     def offered(self, action: str) -> bool:
-        """Whether an action makes sense here and now (False hides it); screens narrow it."""
-        return True
+        """Whether an action makes sense here and now (False hides it); screens narrow it.
+        By default there is no command line: escape goes back to the panes."""
+        return action != "command"
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "command":
-            return False  # no command line here: escape goes back to the panes
+        if action == "back":
+            return len(self.app.screen_stack) > 1
         if not self.offered(action):
             return False
         spec = BY_NAME.get(action)

@@ -325,7 +325,7 @@ class DatacenterScreen(ActionScreen):
     def offered(self, action: str) -> bool:
         if action in ("dc_next", "dc_prev"):
             return len(self.datacenters) > 1
-        return True
+        return super().offered(action)
 
     def on_key(self, event: events.Key) -> None:
         """Keys typed into the editor are text, not actions: the base's greyed-key notice

@@ -409,4 +409,4 @@ class DrainScreen(ActionScreen):
             return running  # nothing in flight to cancel or redirect otherwise
         if action in ("drain_start", "drain_emptydir"):
             return not running
-        return True
+        return super().offered(action)

@@ -9,11 +9,8 @@ from __future__ import annotations
 from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
-from textual import events
 from textual.app import ComposeResult
-from textual.binding import Binding, BindingsMap
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Footer
 
 from kvtui.cluster.cache import ChangeSet
@@ -21,33 +18,27 @@ from kvtui.cluster.filters import RowFilter, parse_filter
 from kvtui.cluster.kinds import Kind
 from kvtui.cluster.presenters import Row
 from kvtui.cluster.session import Session, Target
-from kvtui.ui.actions import BY_KEY, BY_NAME, Safety, bindings
+from kvtui.ui.actions import BY_NAME, Safety
+from kvtui.ui.screens.action_screen import ActionScreen
 from kvtui.ui.screens.confirm import Confirmation
 from kvtui.ui.widgets.prompt import Prompt
 from kvtui.ui.widgets.resource_table import ColumnSpec, ResourceTable
 from kvtui.ui.widgets.status_header import StatusHeader
 
 
-class PaneScreen(Screen[None]):
-    """Base of the Nodes and VMs panes; subclasses say what rows they show."""
+class PaneScreen(ActionScreen):
+    """Base of the table panes; subclasses say what rows they show."""
 
-    scope = "*"
+    show_back = False  # escape leaves a drilled-down pane; the base panes stay (`:q` quits)
     pane_title = ""
     target_kind = ""
     columns: Sequence[ColumnSpec] = ()
 
     def __init__(self, session: Session, safety: Safety, *, subtitle: str = "") -> None:
-        super().__init__()
-        self.session = session
-        self.safety = safety
+        super().__init__(session, safety)
         self.subtitle = subtitle
         self.row_filter: RowFilter | None = None
         self.labels: dict[Hashable, dict[str, str]] = {}
-        # The key map comes from the registry: in read-only mode, mutating keys do not exist.
-        # escape leaves a drilled-down pane (the base panes stay; `:q` quits).
-        self._bindings = BindingsMap(
-            [*bindings(self.scope, safety.read_only), Binding("escape", "back", "Back", show=False)]
-        )
         self._unsubscribe = None
 
     def compose(self) -> ComposeResult:
@@ -147,40 +138,15 @@ class PaneScreen(Screen[None]):
         self.reload()
 
     # -- actions -------------------------------------------------------------------------
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action == "back":
-            return len(self.app.screen_stack) > 1
-        if action in ("command", "filter") and self.query_one(Prompt).display:
-            return False  # the prompt is open: `:` and `/` are text for it now
-        spec = BY_NAME.get(action)
-        if spec is None:
-            return True
-        return self.safety.check(spec)
-
-    def on_key(self, event: events.Key) -> None:
-        """A greyed key says why it did nothing (Textual skips disabled bindings silently)."""
-        spec = BY_KEY.get(event.key)
-        reason = self.safety.refusal(spec) if spec and spec.applies_to(self.scope) else None
-        if reason:
-            self.notify(f"{spec.label}: {reason}", severity="warning")
-            event.stop()
-
-    def action_back(self) -> None:
-        if len(self.app.screen_stack) > 1:
-            self.app.pop_screen()
+    def offered(self, action: str) -> bool:
+        # While the prompt is open, `:` and `/` are text for it.
+        return action not in ("command", "filter") or not self.query_one(Prompt).display
 
     def action_command(self) -> None:
         self.query_one(Prompt).open("command")
 
     def action_filter(self) -> None:
         self.query_one(Prompt).open("filter", self.row_filter.text if self.row_filter else "")
-
-    def action_help(self) -> None:
-        self.app.action_help()
-
-    def action_arm(self) -> None:
-        self.app.action_arm()
-        self.query_one(StatusHeader).refresh_state()
 
     def on_prompt_entered(self, message: Prompt.Entered) -> None:
         if message.mode == "command":
