@@ -125,6 +125,7 @@ def test_demo_in_tmux(tmp_path: Path) -> None:
         tmux.send("D")
         tmux.wait_for(lambda s: "Plan for kv-node-2" in s and "Capacity:" in s, "the plan")
         tmux.send("W")
+        tmux.wait_for(lambda s: "ARMED" in s, "writes armed")
         tmux.send("S")
         tmux.wait_for(lambda s: "Dry run" in s and "• node/kv-node-2" in s, "the confirmation")
         tmux.send("Tab")
