@@ -7,6 +7,7 @@ silently ignored `read_only_contexts` would let someone change a cluster they me
 from __future__ import annotations
 
 import os
+import tempfile
 from dataclasses import dataclass, field, fields
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -15,6 +16,8 @@ from typing import Any
 import yaml
 from platformdirs import user_config_path
 
+from kvtui.cluster.findings import errors, line_of
+from kvtui.cluster.presets import Preset, parse_presets
 from kvtui.cluster.yamlfile import YamlFileError, read_yaml
 
 
@@ -34,6 +37,8 @@ class Config:
     # After this long the drain board asks: keep waiting, cancel, or delete what is left.
     drain_timeout_minutes: float = 30.0
     stuck_seconds: float = 60.0  # a migration Pending/Scheduling this long is "stuck"
+    # Scheduling presets (topology spread + node affinity), see `presets.py`.
+    presets: list[Preset] = field(default_factory=list)
 
 
 NUMBERS = ("arm_minutes", "drain_timeout_minutes", "stuck_seconds")  # positive numbers
@@ -112,8 +117,88 @@ def load_config(path: Path | None = None) -> Config:
         where = f"{path}:{lines.get(key, 1)}"
         if key not in known:
             raise ConfigError(f"{where}: unknown setting {key!r} (known: {', '.join(known)})")
+        if key == "presets":
+            values[key] = _presets(path, text, value)
+            continue
         problem = _check(key, value)
         if problem:
             raise ConfigError(f"{where}: {key} {problem}, not {value!r}")
         values[key] = float(value) if key in ("refresh_hz", *NUMBERS) else value
     return Config(**values)
+
+
+def _presets(path: Path, text: str, value: Any) -> list[Preset]:
+    """The `presets:` section, or a ConfigError at the line of its first bad field."""
+    presets, findings = parse_presets(value, "presets")
+    bad = errors(findings)
+    if bad:
+        first = bad[0]
+        line = line_of(yaml.compose(text, Loader=yaml.SafeLoader), first.path) or 1
+        raise ConfigError(f"{path}:{line}: {first.path}: {first.message}")
+    return presets
+
+
+def _section_end(node: yaml.Node) -> yaml.Mark:
+    """Where a value really ends: a block collection's own end mark is the next key's start,
+    which would swallow the comments in between."""
+    block = isinstance(node, yaml.MappingNode | yaml.SequenceNode) and not node.flow_style
+    if block and node.value:
+        last = node.value[-1]
+        return _section_end(last[1] if isinstance(last, tuple) else last)
+    return node.end_mark
+
+
+def save_presets(presets: list[Preset], path: Path | None = None) -> Path:
+    """Make `presets` the config file's `presets:` section, leaving every other line as it
+    was (comments included); written to a temporary file and renamed into place, so a crash
+    never leaves half a config. A file that does not parse is refused, not overwritten."""
+    path = path or config_path()
+    try:
+        text, data = read_yaml(path, missing_ok=True)
+    except YamlFileError as exc:
+        line = f":{exc.line}" if exc.line is not None else ""
+        raise ConfigError(f"{path}{line}: cannot save presets: {exc.problem}") from None
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"{path}:1: cannot save presets: expected a mapping of settings")
+    section = yaml.safe_dump(
+        {"presets": [p.to_dict() for p in presets]},
+        sort_keys=False,
+        default_flow_style=False,
+        allow_unicode=True,
+        width=100,
+    )
+    root = yaml.compose(text, Loader=yaml.SafeLoader) if data is not None else None
+    entry = None
+    if isinstance(root, yaml.MappingNode):
+        if root.flow_style:
+            raise ConfigError(f"{path}:1: cannot save presets into a flow-style mapping")
+        entry = next((kv for kv in root.value if kv[0].value == "presets"), None)
+    if entry is None:
+        new_text = text + ("\n" if text and not text.endswith("\n") else "") + section
+    else:
+        key, value = entry
+        start = key.start_mark.index - key.start_mark.column
+        end = text.find("\n", _section_end(value).index)
+        end = len(text) if end < 0 else end + 1
+        while end < len(text) and text[end] in " \t":  # indented comments: still the section
+            newline = text.find("\n", end)
+            end = len(text) if newline < 0 else newline + 1
+        new_text = text[:start] + section + text[end:]
+    # Nothing but the section may change: check before the file is touched.
+    reread = yaml.safe_load(new_text) or {}
+    stored, _ = parse_presets(reread.get("presets"))
+    others = {k: v for k, v in reread.items() if k != "presets"}
+    if stored != presets or others != {k: v for k, v in (data or {}).items() if k != "presets"}:
+        raise ConfigError(f"{path}: cannot save presets: the rewritten file would read back wrong")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(new_text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

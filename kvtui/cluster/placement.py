@@ -270,3 +270,51 @@ def _least_allocated(pod: Pod, room: NodeRoom) -> float:
         if allocatable > 0:
             total += max(free - want, 0) / allocatable
     return 50.0 * total
+
+
+def least_allocated(pod: Pod, room: NodeRoom) -> float:
+    """kube-scheduler's LeastAllocated score of the node once the pod is there, 0..100."""
+    return _least_allocated(pod, room)
+
+
+def spread_domains(
+    constraint: Mapping[str, Any],
+    namespace: str,
+    spec: Mapping[str, Any],
+    nodes: Iterable[Node],
+    pods: Iterable[Pod],
+    keys: Iterable[str] = (),
+) -> dict[str, int]:
+    """Pods matching a topology spread constraint per domain, as the scheduler counts them.
+
+    kube-scheduler's defaults (nodeAffinityPolicy Honor, nodeTaintsPolicy Ignore): a node is a
+    domain member when it matches the pod's nodeSelector and required node affinity and carries
+    the constraint's key (and every key in `keys`), cordoned, tainted or not Ready alike. Only
+    live pods of the pod's own namespace count.
+    """
+    topology_key = constraint.get("topologyKey", "")
+    needed = {topology_key, *keys}
+    selector = spec.get("nodeSelector") or {}
+    domain_of: dict[str, str] = {}
+    counts: dict[str, int] = {}
+    for node in nodes:
+        labels = node.labels
+        if not needed <= labels.keys():
+            continue
+        if any(labels.get(k) != v for k, v in selector.items()):
+            continue
+        if not required_affinity_matches(labels, spec):
+            continue
+        domain_of[node.name] = labels[topology_key]
+        counts.setdefault(labels[topology_key], 0)
+    for pod in pods:
+        domain = domain_of.get(pod.node)
+        if (
+            domain is not None
+            and pod.namespace == namespace
+            and not pod.terminated
+            and not pod.deleting
+            and label_selector_matches(pod.labels, constraint.get("labelSelector"))
+        ):
+            counts[domain] += 1
+    return counts
