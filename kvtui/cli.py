@@ -342,7 +342,14 @@ def run_app(
             raise CliError(str(exc)) from None
         except KubeError as exc:
             raise CliError(f"cannot connect: {exc}") from None
-        app = KvtuiApp(session, connect=connect)
+        seed_context = args.seed_context
+        open_seed = None
+        if seed_context and seed_context != (context or args.context):
+
+            async def open_seed() -> Session:
+                return await connect(seed_context)
+
+        app = KvtuiApp(session, connect=connect, open_seed_session=open_seed)
         try:
             await app.run_async()
         finally:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Regenerate screenshots/*.svg (and PNGs when a converter exists) of the Nodes pane, the VMs
-pane, the VM health screen, the drain board and the datacenter editor at 160x50, against a
-pinned simulated cluster.
+pane, the VM health screen, the drain board and the datacenter editor (form, YAML) at 160x50,
+against a pinned simulated cluster.
 
 Pinned like the snapshot tests: the cluster's start, seed and generated names, and the app's
 clock, so an unchanged UI gives unchanged pictures. PNGs come from `rsvg-convert` (Debian:
@@ -135,6 +135,11 @@ async def shoot(sim: SimHandle, out: Path, state: Path) -> list[Path]:
         await until(pilot, lambda: bool(getattr(app.screen, "findings", None)), "its findings")
         await pilot.pause(0.3)
         written.append(Path(app.save_screenshot("datacenter.svg", str(out))))
+        # The same block as YAML (Y switches, keeping the edit).
+        await pilot.press("Y")
+        await until(pilot, lambda: getattr(app.screen, "mode", "") == "dc-editor", "YAML mode")
+        await pilot.pause(0.3)
+        written.append(Path(app.save_screenshot("datacenter-yaml.svg", str(out))))
     return written
 
 

@@ -375,8 +375,13 @@ def export_block(dc: Datacenter, path: Path | str) -> Path:
 def write_block(block: Mapping[str, Any], path: Path | str, *, comment: str = "") -> Path:
     """Write a block as YAML, atomically and readable by its owner only (0600); `comment`
     becomes a first `#` line, which reading the file back ignores."""
+    return write_private(path, (f"# {comment}\n" if comment else "") + block_yaml(block))
+
+
+def write_private(path: Path | str, text: str) -> Path:
+    """Write `text` atomically, readable by its owner only (0600): a block may name internal
+    registries and networks."""
     target = Path(path)
-    text = (f"# {comment}\n" if comment else "") + block_yaml(block)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
         os.fchmod(fd, 0o600)

@@ -63,6 +63,7 @@ class KvtuiApp(App[None]):
         open_session: Callable[[], Awaitable[Session]] | None = None,
         clock: Callable[[], float] = time.time,
         monotonic: Callable[[], float] = time.monotonic,
+        open_seed_session: Callable[[], Awaitable[Session]] | None = None,
     ) -> None:
         """Give an open `session`, or `open_session` to open one on the app's own loop
         (tests and snapshots build the app without the CLI). `clock` drives ages and the
@@ -79,6 +80,8 @@ class KvtuiApp(App[None]):
         self.safety = Safety(read_only=False)
         self.drains: dict[str, Drain] = {}  # node -> the drain this app runs or ran
         self.journal = DrainJournal()
+        self.open_seed_session = open_seed_session  # --seed-context, when not the infra one
+        self._seed_session: Session | None = None
 
     def on_mount(self) -> None:
         self.title = f"kvtui {__version__}"
@@ -89,8 +92,19 @@ class KvtuiApp(App[None]):
 
     async def on_unmount(self) -> None:
         """Close a session the app opened itself; the CLI closes the one it handed in."""
+        if self._seed_session is not None:
+            await self._seed_session.close()
         if self.owns_session and self.session is not None:
             await self.session.close()
+
+    async def seed_session(self) -> Session:
+        """The session on the KKP seed (`--seed-context`), opened on first use; the infra
+        cluster's own session when the Seed lives there. Failures raise as Session.open's."""
+        if self.open_seed_session is None:
+            return self.session
+        if self._seed_session is None:
+            self._seed_session = await self.open_seed_session()
+        return self._seed_session
 
     @work(group="connect")
     async def start_session(self) -> None:

@@ -8,10 +8,10 @@ import copy
 from typing import Any
 
 from textual.pilot import Pilot
-from textual.widgets import Label, Static, TextArea
+from textual.widgets import Label, Static
 
 from kvtui.sim.runner import SimHandle
-from kvtui.ui.screens.datacenter import DatacenterScreen
+from kvtui.ui.screens.datacenter import YAML, DatacenterScreen
 from tests.ui.conftest import (
     CONTEXT,
     AppFactory,
@@ -51,18 +51,22 @@ def text(pilot: Pilot, selector: str) -> str:
     return str(pilot.app.screen.query_one(selector, Static).render())
 
 
-async def open_dc(pilot: Pilot) -> DatacenterScreen:
+async def open_dc(pilot: Pilot, *, yaml: bool = True) -> DatacenterScreen:
+    """The Datacenter screen, switched to its YAML mode unless `yaml` is False (the form)."""
     await press_line(pilot, "colon", "dc")
     await wait_screen(pilot, "DatacenterScreen")
     screen = pilot.app.screen
     assert isinstance(screen, DatacenterScreen)
     await wait_until(pilot, lambda: screen.dc is not None, "the datacenter")
+    if yaml:
+        await pilot.press("Y")
+        await wait_until(pilot, lambda: screen.mode == YAML, "the YAML mode")
     return screen
 
 
 async def edit(pilot: Pilot, screen: DatacenterScreen, new_text: str) -> None:
     """Replace the editor's text as one edit and wait for the debounced validation."""
-    area = screen.query_one(TextArea)
+    area = screen.editor
     area.replace(new_text, area.document.start, area.document.end)
     await wait_until(pilot, lambda: screen._validate_timer is not None, "the timer")
     await wait_until(pilot, lambda: screen._validate_timer is None, "the validation")
@@ -84,7 +88,7 @@ async def test_dc_opens_on_the_kubevirt_datacenter(app_factory: AppFactory) -> N
         assert f"Datacenter {DC}" in summary and SEED_NAME in summary
         assert "rook-ceph-block (default) ✓ Immediate" in summary
         assert "LiveMigrate" in summary and "allow-external-traffic" in summary
-        assert "dnsPolicy: ClusterFirst" in screen.query_one(TextArea).text
+        assert "dnsPolicy: ClusterFirst" in screen.editor.text
         await pilot.press("escape")
         await wait_screen(pilot, "NodesScreen")
 
@@ -94,7 +98,7 @@ async def test_validation_follows_the_text_and_never_rewrites_it(
 ) -> None:
     async with started(app_factory) as pilot:
         screen = await open_dc(pilot)
-        area = screen.query_one(TextArea)
+        area = screen.editor
         with_dns = area.text.replace("dnsPolicy: ClusterFirst", NAMESERVER)
         await edit(pilot, screen, with_dns)
         assert screen.errors == [] and screen.block["dnsConfig"] == {"nameservers": ["8.8.8.8"]}
@@ -121,7 +125,7 @@ async def test_validation_follows_the_text_and_never_rewrites_it(
 async def test_diff_shows_the_added_nameserver(app_factory: AppFactory) -> None:
     async with started(app_factory) as pilot:
         screen = await open_dc(pilot)
-        area = screen.query_one(TextArea)
+        area = screen.editor
         await edit(pilot, screen, area.text.replace("dnsPolicy: ClusterFirst", NAMESERVER))
         await pilot.press("F")
         diff = text(pilot, "#dc-diff")
@@ -138,7 +142,7 @@ async def test_apply_and_undo_through_the_confirmation(
     before = live_block(ui_sim)
     async with started(app_factory) as pilot:
         screen = await open_dc(pilot)
-        area = screen.query_one(TextArea)
+        area = screen.editor
         await edit(pilot, screen, area.text.replace("dnsPolicy: ClusterFirst", NAMESERVER))
         await pilot.press("P")  # not armed: greyed, says why
         assert type(pilot.app.screen).__name__ == "DatacenterScreen"
@@ -170,7 +174,7 @@ async def test_a_concurrent_change_shows_the_conflict_and_keeps_our_text(
 ) -> None:
     async with started(app_factory) as pilot:
         screen = await open_dc(pilot)
-        area = screen.query_one(TextArea)
+        area = screen.editor
         ours = area.text.replace("dnsPolicy: ClusterFirst", NAMESERVER)
         await edit(pilot, screen, ours)
         change_seed_block(ui_sim, vmEvictionStrategy="External")
@@ -202,7 +206,7 @@ async def test_read_only_has_no_apply(app_factory: AppFactory, ui_sim: SimHandle
         screen = await open_dc(pilot)
         keys = set(screen._bindings.key_to_bindings)
         assert not {"P", "U", "W"} & keys and {"F", "e", "escape"} <= keys
-        area = screen.query_one(TextArea)
+        area = screen.editor
         await edit(pilot, screen, area.text.replace("dnsPolicy: ClusterFirst", NAMESERVER))
         await pilot.press("F")
         assert "+  - 8.8.8.8" in text(pilot, "#dc-diff")

@@ -1,4 +1,4 @@
-"""Pictures of the Datacenter screen: the YAML mode, a validation error, the diff.
+"""Pictures of the Datacenter screen: the form, the YAML mode, a validation error, the diff.
 
 Pinned as the other pictures are (conftest: the cluster's start, seed and names; the app's
 clock); the editor's cursor does not blink and the debounced validation has run before the
@@ -14,7 +14,7 @@ from textual.pilot import Pilot
 from textual.widgets import TextArea
 
 from kvtui.ui import actions
-from kvtui.ui.screens.datacenter import DatacenterScreen
+from kvtui.ui.screens.datacenter import YAML, DatacenterScreen
 from tests.ui.conftest import AppFactory, press_line, wait_screen, wait_sync, wait_until
 
 SIM_SPEED = 1.0
@@ -27,27 +27,41 @@ def _still(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(actions, "time", types.SimpleNamespace(monotonic=lambda: 1000.0))
 
 
-async def dc_ready(pilot: Pilot) -> DatacenterScreen:
+async def dc_ready(pilot: Pilot, *, yaml: bool = True) -> DatacenterScreen:
     await wait_sync(pilot, 5)
     await press_line(pilot, "colon", "dc")
     await wait_screen(pilot, "DatacenterScreen")
     screen = pilot.app.screen
     assert isinstance(screen, DatacenterScreen)
     await wait_until(pilot, lambda: screen.dc is not None, "the datacenter")
-    screen.query_one(TextArea).cursor_blink = False
+    if yaml:
+        await pilot.press("Y")
+        await wait_until(pilot, lambda: screen.mode == YAML, "the YAML mode")
+    for area in screen.query(TextArea):
+        area.cursor_blink = False
     await pilot.pause(0.1)
     return screen
 
 
+async def form_ready(pilot: Pilot) -> DatacenterScreen:
+    return await dc_ready(pilot, yaml=False)
+
+
 async def edited(pilot: Pilot, change: tuple[str, str]) -> DatacenterScreen:
     screen = await dc_ready(pilot)
-    area = screen.query_one(TextArea)
+    area = screen.editor
     area.replace(area.text.replace(*change), area.document.start, area.document.end)
     area.move_cursor((0, 0))
     await wait_until(pilot, lambda: screen._validate_timer is not None, "the timer")
     await wait_until(pilot, lambda: screen._validate_timer is None, "the validation")
     await pilot.pause(0.1)
     return screen
+
+
+def test_datacenter_form(snap_compare, app_factory: AppFactory) -> None:
+    """kubevirt-ham1 in the form: selects for enums and flags, the lists, the warning at its
+    field (local-path)."""
+    assert snap_compare(app_factory(frozen=True), terminal_size=SIZE, run_before=form_ready)
 
 
 def test_datacenter_yaml_mode(snap_compare, app_factory: AppFactory) -> None:

@@ -112,6 +112,15 @@ async def test_read_only_app_sends_no_write(app_factory: AppFactory, ui_sim) -> 
             await press_everything(pilot, WRITE_KEYS)
             await back_to(pilot, "VmsScreen", 1)
 
+        # The datacenter editor: its form and its YAML mode, edited, then every write key.
+        await press_line(pilot, "colon", "dc")
+        await wait_screen(pilot, "DatacenterScreen")
+        await wait_until(pilot, lambda: pilot.app.screen.dc is not None, "the datacenter")
+        await press_everything(pilot, [*WRITE_KEYS, "F"])
+        await pilot.press("Y")
+        await press_everything(pilot, [*WRITE_KEYS, "F"])
+        await back_to(pilot, "VmsScreen", 1)
+
         # Commands that would arm writes, and the context picker.
         await press_line(pilot, "colon", "arm")
         await press_line(pilot, "colon", "ctx")

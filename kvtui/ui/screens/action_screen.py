@@ -25,6 +25,7 @@ class ActionScreen(Screen[None]):
         self.safety = safety
         self._bindings = BindingsMap(
             [
+                *Screen.BINDINGS,  # tab / shift+tab move the focus, as on any Textual screen
                 *bindings(self.scope, safety.read_only),
                 Binding("escape", "back", "Back", show=self.show_back),
             ]

@@ -1,15 +1,22 @@
-"""The Datacenter screen: a KKP KubeVirt datacenter's summary and its `kubevirt` block as YAML.
+"""The Datacenter screen: a KKP KubeVirt datacenter's summary and its `kubevirt` block, edited
+in a form generated from the schema or as YAML, validated as it changes.
 
-The block is edited as text and validated as it changes; the text is never rewritten by the
-screen (a YAML error is shown at its line). Applying and undoing are registry actions (absent in
-read-only mode, confirmed naming the context and the Seed target, dry run offered, audited). A
-concurrent change to the Seed shows both sides and keeps our text; applying again rebases first.
-The Seed is read through the session's connection: the app has no separate seed context yet.
+Switching modes keeps the edit: the form takes the block the YAML holds (refusing only while
+the YAML does not parse), and going back restores the YAML text as typed when the form changed
+nothing. The YAML text is never rewritten by the screen (an error is shown at its line).
+Applying and undoing are registry actions (absent in read-only mode, confirmed naming the
+context and the Seed target, dry run offered, audited). A concurrent change to the Seed shows
+both sides and keeps our edit; applying again rebases first. Export and import are local files:
+importing over an edit saves the edit first.
 """
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from textual import events, work
@@ -17,7 +24,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.markup import escape
 from textual.timer import Timer
-from textual.widgets import Footer, Static, TextArea
+from textual.widgets import ContentSwitcher, Footer, Input, Static, TextArea
 
 from kvtui.cluster.datacenter import (
     Datacenter,
@@ -33,10 +40,14 @@ from kvtui.cluster.datacenter_apply import (
     audit_target,
     block_yaml,
     rebase,
+    same_json,
+    saved_blocks_dir,
     undo,
+    write_block,
+    write_private,
 )
-from kvtui.cluster.datacenter_validation import validate_text
-from kvtui.cluster.errors import KubeError
+from kvtui.cluster.datacenter_validation import parse_block, validate, validate_text
+from kvtui.cluster.errors import KubeconfigError, KubeError
 from kvtui.cluster.findings import Finding
 from kvtui.cluster.session import Session, Target
 from kvtui.ui.actions import Safety
@@ -48,9 +59,17 @@ from kvtui.ui.datacenter_presenter import (
 )
 from kvtui.ui.screens.action_screen import ActionScreen
 from kvtui.ui.screens.confirm import Confirmation
+from kvtui.ui.screens.path_prompt import PathPromptScreen
+from kvtui.ui.widgets.datacenter_form import DatacenterForm
 from kvtui.ui.widgets.status_header import StatusHeader
 
-VALIDATE_AFTER = 0.3  # seconds of quiet typing before the text is validated again
+VALIDATE_AFTER = 0.3  # seconds of quiet typing before the edit is validated again
+FORM, YAML = "dc-form", "dc-editor"  # the two modes, named by their widget
+YAML_HELP = "[b]YAML[/b] of the whole kubevirt block · Y: back to the form (keeps the edit)"
+FORM_HELP = (
+    "[b]Form[/b] · e: edit · tab / shift+tab: next / previous field · enter: open a select · "
+    "alt+↑ / alt+↓: move a list item · escape: leave · Y: YAML (keeps the edit)"
+)
 
 
 def seed_target(dc: Datacenter) -> Target:
@@ -62,27 +81,45 @@ def seed_target(dc: Datacenter) -> Target:
 class DatacenterScreen(ActionScreen):
     scope = "datacenter"
 
-    def __init__(self, session: Session, safety: Safety) -> None:
+    def __init__(
+        self,
+        session: Session,
+        safety: Safety,
+        *,
+        datacenter: str | None = None,
+        proposed_policy: dict[str, Any] | None = None,
+    ) -> None:
+        """`proposed_policy` (a `customNetworkPolicies` entry, from the network policy
+        explainer's fix) is added to the edit of `datacenter` once loaded, for review."""
         super().__init__(session, safety)
         self.datacenters: list[Datacenter] = []
         self.index = 0
+        self.wanted = datacenter
+        self.seed = session  # the session on the Seed's context (--seed-context)
+        self.proposed_policy = proposed_policy
         self.dc: Datacenter | None = None  # the block and Seed version edits start from
         self.storage: list[dict] | None = None  # the infra cluster's StorageClasses
-        self.block: dict[str, Any] | None = None  # what the text holds, None when unparsable
+        self.block: dict[str, Any] | None = None  # the edit, None while the YAML does not parse
         self.findings: list[Finding] = []
         self.conflict: DatacenterConflict | None = None
         self.applied: Applied | None = None  # the last real apply here, for undo
         self.applied_dc: Datacenter | None = None
         self.showing_diff = False
+        self.mode = FORM
+        self._yaml_origin: tuple[str, dict[str, Any]] | None = None  # text the form came from
         self._validate_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield StatusHeader(self.session, self.safety, "Datacenter")
         yield Static("Loading the datacenters from the Seed…", id="dc-summary")
         with Horizontal(id="dc-body"):
-            yield TextArea(
-                "", id="dc-editor", tab_behavior="indent", show_line_numbers=True, soft_wrap=False
-            )
+            with Vertical(id="dc-main"):
+                with ContentSwitcher(initial=FORM, id="dc-modes"):
+                    yield DatacenterForm(id=FORM)
+                    yield TextArea.code_editor(
+                        "", id=YAML, language="yaml", theme="css", soft_wrap=False
+                    )
+                yield Static(FORM_HELP, id="dc-help")
             with VerticalScroll(id="dc-side"):
                 yield Static("", id="dc-findings")
                 yield Static("", id="dc-diff")
@@ -95,7 +132,11 @@ class DatacenterScreen(ActionScreen):
 
     @property
     def editor(self) -> TextArea:
-        return self.query_one("#dc-editor", TextArea)
+        return self.query_one(f"#{YAML}", TextArea)
+
+    @property
+    def form(self) -> DatacenterForm:
+        return self.query_one(DatacenterForm)
 
     def on_mount(self) -> None:
         self.query_one("#dc-diff").display = False
@@ -106,11 +147,11 @@ class DatacenterScreen(ActionScreen):
     # -- loading ----------------------------------------------------------------------------
     @work(exclusive=True, group="dc-load")
     async def load(self, name: str | None = None) -> None:
-        connection = self.session.connection
         try:
-            self.datacenters = await list_datacenters(connection)
-            self.storage = await infra_storage_classes(connection)
-        except KubeError as exc:
+            self.seed = await self.app.seed_session()  # type: ignore[attr-defined]
+            self.datacenters = await list_datacenters(self.seed.connection)
+            self.storage = await infra_storage_classes(self.session.connection)
+        except (KubeError, KubeconfigError) as exc:
             self.query_one("#dc-summary", Static).update(
                 f"[b $error]Cannot read the datacenters:[/] {escape(str(exc))}"
             )
@@ -119,18 +160,56 @@ class DatacenterScreen(ActionScreen):
             self.query_one("#dc-summary", Static).update("No KubeVirt datacenter on any Seed.")
             return
         names = [dc.ref.name for dc in self.datacenters]
+        name = name or self.wanted
         self.index = names.index(name) if name in names else min(self.index, len(names) - 1)
-        self.show(self.datacenters[self.index])
+        await self.show(self.datacenters[self.index])
+        if self.proposed_policy is not None:
+            await self.propose_policy(self.proposed_policy)
+            self.proposed_policy = None
 
-    def show(self, dc: Datacenter, text: str | None = None) -> None:
-        """Make `dc` the one edited; the editor gets its block unless `text` is kept."""
+    async def show(
+        self, dc: Datacenter, edit: dict[str, Any] | None = None, *, keep: bool = False
+    ) -> None:
+        """Make `dc` the one edited: the editors get `edit` (its live block when None), or
+        keep what they hold."""
         self.dc = dc
         self.conflict = None
         self.query_one("#dc-conflict").display = False
         self.paint_summary()
-        self.editor.load_text(block_yaml(dc.kubevirt) if text is None else text)
+        if not keep:
+            await self.load_edit(dc.kubevirt if edit is None else edit)
         self.validate_now()
         self.refresh_bindings()
+
+    async def propose_policy(self, entry: dict[str, Any]) -> None:
+        """Add (or replace, by name) a custom policy in the edit, and show the diff: nothing
+        is applied until the admin applies it."""
+        if self.mode == YAML and self.block is None:
+            self.notify("Fix the YAML first: the policy was not added.", severity="error")
+            return
+        block = copy.deepcopy(self.form.block if self.mode == FORM else self.block or {})
+        policies = [
+            p
+            for p in block.get("customNetworkPolicies") or []
+            if not (isinstance(p, dict) and p.get("name") == entry.get("name"))
+        ]
+        block["customNetworkPolicies"] = [*policies, copy.deepcopy(entry)]
+        await self.load_edit(block)
+        self.validate_now()
+        if not self.showing_diff:
+            self.action_dc_diff()
+        self.notify(
+            f"Added the custom policy {entry.get('name')} to the edit: review the diff and its "
+            "reach, then apply (P).",
+            markup=False,
+        )
+
+    async def load_edit(self, block: dict[str, Any], text: str | None = None) -> None:
+        """Both modes hold `block` (the YAML as `text` when given)."""
+        text = block_yaml(block) if text is None else text
+        self.editor.load_text(text)
+        self._yaml_origin = (text, copy.deepcopy(block))
+        await self.form.load(block)
 
     def paint_summary(self) -> None:
         if self.dc is None:
@@ -140,30 +219,101 @@ class DatacenterScreen(ActionScreen):
             summary_markup(summary, self.index + 1, len(self.datacenters))
         )
 
-    def action_dc_next(self, step: int = 1) -> None:
+    async def action_dc_next(self, step: int = 1) -> None:
         if len(self.datacenters) > 1:
             self.index = (self.index + step) % len(self.datacenters)
             self.applied = self.applied_dc = None
-            self.show(self.datacenters[self.index])
+            await self.show(self.datacenters[self.index])
 
-    def action_dc_prev(self) -> None:
-        self.action_dc_next(-1)
+    async def action_dc_prev(self) -> None:
+        await self.action_dc_next(-1)
 
     # -- editing and validating -------------------------------------------------------------
     def action_dc_edit(self) -> None:
-        self.editor.focus()
+        if self.mode == YAML:
+            self.editor.focus()
+            return
+        first = next(iter(self.form.query("FieldSelect, FieldInput, SpecEditor")), None)
+        if first is not None:
+            first.focus()
+
+    async def action_dc_mode(self) -> None:
+        """Form ↔ YAML, keeping the edit; refused (nothing changed) while it cannot move."""
+        in_editor = self.editing
+        if self.mode == FORM:
+            await self.form.commit()
+            if self.form.problems:
+                first = next(iter(self.form.problems.values()))
+                self.notify(
+                    f"YAML: fix {first.path} first: {first.message}",
+                    severity="error",
+                    timeout=8,
+                    markup=False,
+                )
+                return
+            block = self.form.block
+            origin = self._yaml_origin
+            text = origin[0] if origin and same_json(origin[1], block) else block_yaml(block)
+            if text != self.editor.text:
+                self.editor.load_text(text)
+            self.mode = YAML
+        else:
+            block, findings = parse_block(self.editor.text)
+            if block is None or findings:  # a key twice too: the form would keep only one
+                first = findings[0]
+                where = f" at line {first.line}" if first.line else ""
+                self.notify(
+                    f"Form: the YAML has an error{where} ({first.message}); fix it first, "
+                    "the text stays as it is.",
+                    severity="error",
+                    timeout=10,
+                    markup=False,
+                )
+                return
+            self._yaml_origin = (self.editor.text, copy.deepcopy(block))
+            await self.form.load(block)
+            self.mode = FORM
+        self.query_one(ContentSwitcher).current = self.mode
+        self.query_one("#dc-help", Static).update(YAML_HELP if self.mode == YAML else FORM_HELP)
+        self.validate_now()
+        if in_editor:
+            self.action_dc_edit()
+
+    @property
+    def editing(self) -> bool:
+        """Whether the focus is in the YAML editor or on a form control."""
+        focused = self.focused
+        return focused is not None and (
+            focused is self.editor or self.form in focused.ancestors_with_self
+        )
 
     def on_text_area_changed(self, _event: TextArea.Changed) -> None:
+        self.schedule_validation()
+
+    def on_datacenter_form_changed(self, _event: DatacenterForm.Changed) -> None:
+        self.schedule_validation()
+
+    def on_datacenter_form_help(self, event: DatacenterForm.Help) -> None:
+        self.query_one("#dc-help", Static).update(event.text)
+
+    def schedule_validation(self) -> None:
         if self._validate_timer is not None:
             self._validate_timer.stop()
         self._validate_timer = self.set_timer(VALIDATE_AFTER, self.validate_now)
 
     def validate_now(self) -> None:
-        """Parse and check the text as it stands; the text itself is left alone."""
+        """Check the edit as it stands, in the mode it is made in; the YAML text itself is
+        left alone."""
         if self._validate_timer is not None:
             self._validate_timer.stop()
             self._validate_timer = None
-        self.block, self.findings = validate_text(self.editor.text, self.storage)
+        if self.mode == YAML:
+            self.block, self.findings = validate_text(self.editor.text, self.storage)
+        else:
+            block = self.form.block
+            self.findings = self.form.problem_findings + validate(block, self.storage)
+            self.block = copy.deepcopy(block)
+            self.form.show_findings(self.findings)
         self.query_one("#dc-findings", Static).update(findings_markup(self.findings))
         if self.showing_diff:
             self.paint_diff()
@@ -171,6 +321,89 @@ class DatacenterScreen(ActionScreen):
     @property
     def errors(self) -> list[Finding]:
         return [f for f in self.findings if f.severity == "error"]
+
+    # -- files ------------------------------------------------------------------------------
+    def ask_path(self, title: str, then: Callable[[Path], object]) -> None:
+        """Ask for a file (default: `<dc>.kubevirt.yaml` here) and hand it to `then`."""
+        if self.dc is None:
+            return
+        default = Path.cwd() / f"{self.dc.ref.name}.kubevirt.yaml"
+
+        def chosen(path: Path | None) -> None:
+            if path is not None:
+                then(path)
+
+        self.app.push_screen(PathPromptScreen(title, default), chosen)
+
+    def action_dc_export(self) -> None:
+        self.ask_path("Export the edited block to:", self.export_to)
+
+    def export_to(self, path: Path) -> None:
+        """The edit as it stands: the YAML text as typed, or the form's block."""
+        dc = self.dc
+        assert dc is not None
+        try:
+            if self.mode == YAML:
+                write_private(path, self.editor.text)
+            else:
+                write_block(self.form.block, path, comment=f"spec.kubevirt of {dc.ref.name}")
+        except OSError as exc:
+            self.notify(
+                f"Export: cannot write {path}: {exc.strerror or exc}",
+                severity="error",
+                markup=False,
+            )
+            return
+        self.notify(f"Exported the edited block of {dc.ref.name} to {path}.", markup=False)
+
+    def action_dc_import(self) -> None:
+        self.ask_path("Import a block from:", self.import_from)
+
+    @work(exclusive=True, group="dc-import")
+    async def import_from(self, path: Path) -> None:
+        """Load a file into both modes; an unreadable or unparsable file changes nothing."""
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            self.notify(
+                f"Import: cannot read {path}: {reason}",
+                severity="error",
+                timeout=10,
+                markup=False,
+            )
+            return
+        block, findings = validate_text(text, self.storage)
+        if block is None:
+            first = findings[0]
+            where = f" line {first.line}:" if first.line else ""
+            self.notify(
+                f"Import: {path}{where} {first.message}; nothing imported.",
+                markup=False,
+                severity="error",
+                timeout=10,
+            )
+            return
+        saved = self.save_edit()
+        await self.load_edit(block, text)
+        self.validate_now()
+        count = len(self.errors)
+        note = f" ({count} error{'s' if count != 1 else ''} to fix)" if count else ""
+        kept = f"; the edit before it is saved in {saved}" if saved else ""
+        self.notify(f"Imported {path}{note}{kept}.", timeout=10, markup=False)
+
+    def save_edit(self) -> Path | None:
+        """Keep the current edit in the state dir when it differs from the live block."""
+        dc = self.dc
+        if dc is None or (self.block is not None and same_json(self.block, dc.kubevirt)):
+            return None
+        folder = saved_blocks_dir()
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        stamp = time.strftime("%Y%m%dT%H%M%S")
+        path = folder / f"{dc.ref.name}-edit-{stamp}.yaml"
+        if self.mode == YAML or self.block is None:
+            return write_private(path, self.editor.text)
+        return write_block(self.form.block, path, comment=f"edit of {dc.ref.name}")
 
     # -- the diff ---------------------------------------------------------------------------
     def action_dc_diff(self) -> None:
@@ -191,10 +424,12 @@ class DatacenterScreen(ActionScreen):
         panel.update(f"[b]Diff against the live block[/b]\n{change}")
 
     # -- applying ---------------------------------------------------------------------------
-    def action_dc_apply(self) -> None:
+    async def action_dc_apply(self) -> None:
         if self.dc is None:
             self.notify("The datacenter is not loaded yet.", severity="warning")
             return
+        if self.mode == FORM:
+            await self.form.commit()
         self.validate_now()
         if self.block is None or self.errors:
             count = len(self.errors)
@@ -219,7 +454,7 @@ class DatacenterScreen(ActionScreen):
         self.app.confirm(  # type: ignore[attr-defined]
             Confirmation(
                 "dc_apply",
-                self.session.context,
+                self.seed.context,
                 [seed_target(dc)],
                 "Apply",
                 f"(the kubevirt block of {dc.ref.name}{'; ' + detail if detail else ''})",
@@ -231,13 +466,13 @@ class DatacenterScreen(ActionScreen):
     async def apply(self, dc: Datacenter, block: dict[str, Any], dry_run: bool) -> None:
         try:
             applied = await apply_block(
-                self.session.connection, dc, block, dry_run=dry_run, record=self.session.record
+                self.seed.connection, dc, block, dry_run=dry_run, record=self.seed.record
             )
         except DatacenterConflict as conflict:
             self.show_conflict(conflict)
             return
         except (KubeError, LookupError, ValueError) as exc:
-            self.notify(f"Apply {dc.ref.name}: {exc}", severity="error", timeout=12)
+            self.notify(f"Apply {dc.ref.name}: {exc}", severity="error", timeout=12, markup=False)
             return
         if dry_run:
             what = "would change the block" if applied.changed else "would change nothing"
@@ -246,16 +481,16 @@ class DatacenterScreen(ActionScreen):
         if applied.changed:
             self.applied, self.applied_dc = applied, dc
         self.notify(f"Applied to {audit_target(dc.ref)}." if applied.changed else "No change.")
-        self.settle(
+        await self.settle(
             dataclasses.replace(
                 dc, kubevirt=applied.after, resource_version=applied.resource_version
             )
         )
 
-    def settle(self, dc: Datacenter, text: str | None = None) -> None:
-        """`dc` is now live: the next apply starts from it; our text stays unless given."""
+    async def settle(self, dc: Datacenter, edit: dict[str, Any] | None = None) -> None:
+        """`dc` is now live: the next apply starts from it; our edit stays unless given."""
         self.datacenters[self.index] = dc
-        self.show(dc, self.editor.text if text is None else text)
+        await self.show(dc, edit, keep=edit is None)
 
     def show_conflict(self, conflict: DatacenterConflict) -> None:
         """Both sides next to each other; our text stays in the editor, nothing is applied."""
@@ -268,7 +503,7 @@ class DatacenterScreen(ActionScreen):
         self.query_one("#dc-theirs", Static).update(f"[b]Their change[/b]\n{theirs}")
         self.query_one("#dc-ours", Static).update(f"[b]Our change[/b]\n{ours}")
         self.query_one("#dc-conflict").display = True
-        self.notify(str(conflict), severity="error", timeout=12)
+        self.notify(str(conflict), severity="error", timeout=12, markup=False)
 
     # -- undo -------------------------------------------------------------------------------
     def action_dc_undo(self) -> None:
@@ -284,7 +519,7 @@ class DatacenterScreen(ActionScreen):
         self.app.confirm(  # type: ignore[attr-defined]
             Confirmation(
                 "dc_undo",
-                self.session.context,
+                self.seed.context,
                 [seed_target(dc)],
                 "Undo apply",
                 f"(put back the kubevirt block of {dc.ref.name} the last apply replaced)",
@@ -296,14 +531,14 @@ class DatacenterScreen(ActionScreen):
     async def undo(self, applied: Applied, dc: Datacenter, dry_run: bool) -> None:
         try:
             result = await undo(
-                self.session.connection,
+                self.seed.connection,
                 applied,
                 dc.ref,
                 dry_run=dry_run,
-                record=self.session.record,
+                record=self.seed.record,
             )
         except (DatacenterConflict, KubeError, LookupError, ValueError) as exc:
-            self.notify(f"Undo {dc.ref.name}: {exc}", severity="error", timeout=12)
+            self.notify(f"Undo {dc.ref.name}: {exc}", severity="error", timeout=12, markup=False)
             return
         if dry_run:
             self.notify(f"Dry run: undo would put back the previous block of {dc.ref.name}.")
@@ -313,11 +548,11 @@ class DatacenterScreen(ActionScreen):
         live = dataclasses.replace(
             dc, kubevirt=result.after, resource_version=result.resource_version
         )
-        self.settle(live, block_yaml(result.after))
+        await self.settle(live, result.after)
 
     # -- keys -------------------------------------------------------------------------------
     def action_back(self) -> None:
-        if self.editor.has_focus:
+        if self.editing:
             self.query_one("#dc-side").focus()
         else:
             super().action_back()
@@ -328,7 +563,7 @@ class DatacenterScreen(ActionScreen):
         return super().offered(action)
 
     def on_key(self, event: events.Key) -> None:
-        """Keys typed into the editor are text, not actions: the base's greyed-key notice
-        (Textual calls each class's handler in turn) is skipped for them."""
-        if self.editor.has_focus:
+        """Keys typed into the editor or a form's text field are text, not actions: the base's
+        greyed-key notice (Textual calls each class's handler in turn) is skipped for them."""
+        if isinstance(self.focused, TextArea | Input):
             event.prevent_default()
