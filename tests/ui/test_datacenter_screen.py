@@ -5,6 +5,7 @@ mode, checked by reading the simulated Seed back."""
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 from textual.pilot import Pilot
@@ -12,6 +13,7 @@ from textual.widgets import Label, Static
 
 from kvtui.sim.runner import SimHandle
 from kvtui.ui.screens.datacenter import YAML, DatacenterScreen
+from tests.conftest import Kubectl
 from tests.ui.conftest import (
     CONTEXT,
     AppFactory,
@@ -170,14 +172,22 @@ async def test_apply_and_undo_through_the_confirmation(
 
 
 async def test_a_concurrent_change_shows_the_conflict_and_keeps_our_text(
-    app_factory: AppFactory, ui_sim: SimHandle
+    app_factory: AppFactory, ui_sim: SimHandle, kubectl_binary: str
 ) -> None:
     async with started(app_factory) as pilot:
         screen = await open_dc(pilot)
         area = screen.editor
         ours = area.text.replace("dnsPolicy: ClusterFirst", NAMESERVER)
         await edit(pilot, screen, ours)
-        change_seed_block(ui_sim, vmEvictionStrategy="External")
+        # Someone else, with stock kubectl, between our load and our apply.
+        theirs = {
+            "spec": {
+                "datacenters": {DC: {"spec": {"kubevirt": {"vmEvictionStrategy": "External"}}}}
+            }
+        }
+        Kubectl(kubectl_binary, ui_sim.kubeconfig)(
+            "-n", SEED_NS, "patch", "seed", SEED_NAME, "--type", "merge", "-p", json.dumps(theirs)
+        )
         await pilot.press("W")
         await confirm(pilot, "P")
         await wait_until(pilot, lambda: screen.conflict is not None, "the conflict")
