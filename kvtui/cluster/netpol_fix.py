@@ -39,6 +39,9 @@ INSTANCE_LABELS = frozenset(
         "cluster.x-k8s.io/cluster-name",
         "kubermatic.k8c.io/cluster-id",
         "kubermatic.k8c.io/project-id",
+        # machine-controller copies the Machine's labels onto the VM and its pod (fact sheet
+        # §4.3); `machine` names one MachineDeployment's machines, not a kind of VM.
+        "machine",
         "md",
         "pod-template-hash",
         "pod-template-generation",

@@ -2,10 +2,14 @@
 
 When a Cluster appears (from a scenario or through the API), KKP makes its infra namespace
 `cluster-<id>` with the default NetworkPolicies and standard instance types (fact sheet §1.5,
-§2, §3); this controller does the same and keeps `Seed.status.clusters` counting.
+§2, §3); this controller does the same and keeps `Seed.status.clusters` counting. When a
+datacenter changes, its clusters' NetworkPolicies are reconciled again (custom ones added,
+specs overwritten), as KKP's provider reconcile does.
 """
 
 from __future__ import annotations
+
+import copy
 
 from kvtui.sim import kkp
 from kvtui.sim.store import Obj
@@ -19,6 +23,13 @@ _RESOURCES_BY_KIND = {
     "VirtualMachineInstancetype": "instancetype.kubevirt.io/virtualmachineinstancetypes",
     "VirtualMachinePreference": "instancetype.kubevirt.io/virtualmachinepreferences",
 }
+
+
+def _set_spec(policy: Obj, spec: Obj) -> bool | None:
+    if policy.get("spec") == spec:
+        return False
+    policy["spec"] = copy.deepcopy(spec)
+    return None
 
 
 def _deleting(obj: Obj) -> bool:
@@ -35,6 +46,12 @@ class KkpController(Controller):
         self.enqueue(("seeds", ""))
         if key == CLUSTERS and etype != "DELETED":
             self.enqueue(("cluster", obj["metadata"]["name"]))
+        elif key == SEEDS and etype != "DELETED":
+            # A datacenter's change reaches every cluster of it on KKP's next reconcile.
+            dcs = (obj.get("spec") or {}).get("datacenters") or {}
+            for cluster in self.store.list(CLUSTERS):
+                if ((cluster.get("spec") or {}).get("cloud") or {}).get("dc") in dcs:
+                    self.enqueue(("cluster", cluster["metadata"]["name"]))
 
     def reconcile(self, item: tuple[str, str]) -> None:
         kind, name = item
@@ -90,6 +107,12 @@ class KkpController(Controller):
             meta = obj["metadata"]
             if self.store.get(key, meta.get("namespace"), meta["name"]) is None:
                 self.store.create(key, obj)
+            elif obj["kind"] == "NetworkPolicy":
+                # KKP reconciles its policies and the custom ones: the spec is overwritten
+                # (§2.1, §2.3); one it no longer produces is left alone, never deleted.
+                self.store.mutate(
+                    key, meta["namespace"], meta["name"], lambda p, s=obj["spec"]: _set_spec(p, s)
+                )
 
     def _datacenter(self, dc_name: str) -> dict | None:
         for seed in self.store.list(SEEDS):
