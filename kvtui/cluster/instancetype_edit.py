@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from kvtui.cluster import kinds
+from kvtui.cluster import block_edit, kinds
 from kvtui.cluster.connection import Connection
 from kvtui.cluster.datacenter_apply import MERGE_PATCH, Record, diff_lines, merge_patch
 from kvtui.cluster.errors import Conflict, KubeError, NotFound
@@ -276,32 +276,13 @@ def _form_value(value: Any, how: str) -> str | bool:
 
 
 def _get(obj: Mapping[str, Any], path: tuple[str, ...]) -> Any:
-    for key in path:
-        if not isinstance(obj, Mapping):
-            return None
-        obj = obj.get(key)  # type: ignore[assignment]
-    return obj
+    return block_edit.get(obj, path)
 
 
 def _set(obj: dict[str, Any], path: tuple[str, ...], value: Any) -> None:
-    """Set (or, for None, remove) a field; parents left empty by a removal go too."""
-    if value is None:
-        parents = [obj]
-        for key in path[:-1]:
-            child = parents[-1].get(key)
-            if not isinstance(child, dict):
-                return
-            parents.append(child)
-        parents[-1].pop(path[-1], None)
-        for depth in range(len(path) - 1, 1, -1):  # never drops `spec` itself
-            if not parents[depth]:
-                parents[depth - 1].pop(path[depth - 1], None)
-        return
-    for key in path[:-1]:
-        if not isinstance(obj.get(key), dict):
-            obj[key] = {}
-        obj = obj[key]
-    obj[path[-1]] = value
+    """Set (or, for None, remove) a field under `spec`; parents left empty by a removal go
+    too, but never `spec` itself."""
+    block_edit.set_value(obj.setdefault("spec", {}), path[1:], value)
 
 
 def form_from(obj: Mapping[str, Any]) -> Form:

@@ -259,6 +259,34 @@ def kkp_disabled(template: Template, policies: Mapping[str, StandardPolicy]) -> 
     return policy.preferences_disabled if template.is_preference else policy.instancetypes_disabled
 
 
+def missing_standard(
+    namespace: str, templates: Iterable[Template], policy: StandardPolicy | None = None
+) -> list[TemplateKey]:
+    """The standard objects `namespace` lacks, in KKP's order; a kind its datacenter disables
+    is left out (KKP would not make it there either). A namesake counts as present."""
+    present = {t.template_key for t in templates}
+    wanted: list[TemplateKey] = []
+    if policy is None or not policy.instancetypes_disabled:
+        wanted += [TemplateKey(INSTANCETYPE, namespace, name) for name in STANDARD_INSTANCETYPES]
+    if policy is None or not policy.preferences_disabled:
+        wanted += [TemplateKey(PREFERENCE, namespace, name) for name in STANDARD_PREFERENCES]
+    return [key for key in wanted if key not in present]
+
+
+def standard_gaps(
+    templates: Iterable[Template], datacenters: Iterable[Datacenter]
+) -> dict[str, list[TemplateKey]]:
+    """Each KKP user cluster's infra namespace that lacks some of the standard set -> what it
+    lacks, by namespace: where "install the standard set" has work to do."""
+    templates = list(templates)
+    gaps: dict[str, list[TemplateKey]] = {}
+    for namespace, policy in sorted(standard_policies(datacenters).items()):
+        missing = missing_standard(namespace, templates, policy)
+        if missing:
+            gaps[namespace] = missing
+    return gaps
+
+
 # -- usage ---------------------------------------------------------------------------------
 _REF_KINDS = {
     # KubeVirt compares the lower-cased kind with the Kind's singular and plural resource names;
