@@ -9,14 +9,29 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import ipaddress
 import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from kvtui import __version__, datacenter_cli, drain_cli
+from kvtui import (
+    __version__,
+    datacenter_cli,
+    doctor_cli,
+    drain_cli,
+    instancetype_cli,
+    netpol_cli,
+    preset_cli,
+)
 from kvtui.commands import CommandError
+
+if TYPE_CHECKING:  # imported where used: `kvtui sim` must not load the app's modules
+    from kvtui.cluster.metrics_prometheus_api import PrometheusSettings
+    from kvtui.prometheus_runner import PrometheusRunner
+    from kvtui.sim.runner import SimHandle
 
 
 class CliError(Exception):
@@ -111,8 +126,87 @@ def _connection_flags(defaults: bool) -> argparse.ArgumentParser:
         default=False if defaults else argparse.SUPPRESS,
         help="nothing that changes the cluster is offered",
     )
-    group.add_argument("--prometheus-url", default=value, help="Prometheus to query")
+    group.add_argument(
+        "--prometheus-url",
+        default=value,
+        help="Prometheus to query (default: one found in the KubeVirt CR's monitorNamespace, "
+        "else the virt-handlers are scraped directly)",
+    )
+    group.add_argument(
+        "--prometheus-token",
+        default=value,
+        metavar="TOKEN",
+        help=f"bearer token for --prometheus-url (better: ${PROMETHEUS_TOKEN_ENV})",
+    )
+    group.add_argument(
+        "--prometheus-basic-auth-file",
+        default=value,
+        metavar="FILE",
+        help=f"file holding user:password for --prometheus-url (or ${PROMETHEUS_BASIC_AUTH_ENV})",
+    )
+    group.add_argument(
+        "--prometheus-ca", default=value, metavar="FILE", help="CA file for --prometheus-url"
+    )
+    group.add_argument(
+        "--prometheus-insecure",
+        action="store_true",
+        default=False if defaults else argparse.SUPPRESS,
+        help="do not verify the certificate of --prometheus-url",
+    )
+    group.add_argument(
+        "--prometheus-rate-window",
+        default=value,
+        metavar="DURATION",
+        help="rate() window, at least 4 scrape intervals (default 2m)",
+    )
     return flags
+
+
+PROMETHEUS_TOKEN_ENV = "KVTUI_PROMETHEUS_TOKEN"
+PROMETHEUS_BASIC_AUTH_ENV = "KVTUI_PROMETHEUS_BASIC_AUTH"  # user:password
+
+
+def _prometheus_settings(args: argparse.Namespace) -> PrometheusSettings:
+    """The metrics pane's PrometheusSettings from the flags; secrets never reach a message."""
+    import os
+
+    from kvtui.cluster.metrics_prometheus_api import PrometheusSettings, window_seconds
+
+    url = args.prometheus_url
+    if url and not url.startswith(("http://", "https://")):
+        raise CliError(f"--prometheus-url {url!r}: must start with http:// or https://")
+    token = args.prometheus_token or os.environ.get(PROMETHEUS_TOKEN_ENV) or None
+    basic = os.environ.get(PROMETHEUS_BASIC_AUTH_ENV)
+    if args.prometheus_basic_auth_file:
+        try:
+            basic = Path(args.prometheus_basic_auth_file).read_text().strip()
+        except OSError as exc:
+            raise CliError(
+                f"cannot read --prometheus-basic-auth-file {args.prometheus_basic_auth_file}: "
+                f"{exc.strerror or exc}"
+            ) from None
+    auth = None
+    if basic:
+        user, colon, password = basic.partition(":")
+        if not colon or not user:
+            raise CliError("Prometheus basic auth must be given as user:password")
+        auth = (user, password)
+    if args.prometheus_ca and not Path(args.prometheus_ca).is_file():
+        raise CliError(f"--prometheus-ca {args.prometheus_ca}: no such file")
+    settings = PrometheusSettings(
+        url=url or None,
+        token=token,
+        basic_auth=auth,
+        ca_file=args.prometheus_ca,
+        insecure=bool(args.prometheus_insecure),
+    )
+    if args.prometheus_rate_window:
+        try:
+            window_seconds(args.prometheus_rate_window)
+        except ValueError as exc:
+            raise CliError(f"--prometheus-rate-window: {exc}") from None
+        settings = dataclasses.replace(settings, rate_window=args.prometheus_rate_window)
+    return settings
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -145,6 +239,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     drain_cli.add_parsers(sub, [later])
     datacenter_cli.add_parsers(sub, [later])
+    netpol_cli.add_parsers(sub, [later])
+    doctor_cli.add_parsers(sub, [later])
+    instancetype_cli.add_parsers(sub, [later])
+    preset_cli.add_parsers(sub, [later])
 
     sim = sub.add_parser(
         "sim",
@@ -330,9 +428,16 @@ def run_app(
     except ConfigError as exc:
         raise CliError(str(exc)) from None
 
+    prometheus = _prometheus_settings(args)
+
     async def connect(ctx: str | None) -> Session:
         return await Session.open(
-            kubeconfig, ctx, config=config, namespace=args.namespace, read_only=args.read_only
+            kubeconfig,
+            ctx,
+            config=config,
+            namespace=args.namespace,
+            read_only=args.read_only,
+            prometheus=prometheus,
         )
 
     async def run() -> None:
@@ -366,9 +471,48 @@ def run_demo(args: argparse.Namespace) -> int:
     print(f"kvtui demo: starting the simulated cluster (scenario {args.scenario!r})...", flush=True)
     try:
         with running_simulator(scenario=args.scenario, speed=args.speed) as sim:
-            return run_app(args, kubeconfig=str(sim.kubeconfig), context=sim.context)
+            prometheus = _demo_prometheus(args, sim)
+            try:
+                return run_app(args, kubeconfig=str(sim.kubeconfig), context=sim.context)
+            finally:
+                if prometheus is not None:
+                    prometheus.close()
     except ScenarioError as exc:
         raise CliError(f"scenario: {exc}") from None
+
+
+def _demo_prometheus(args: argparse.Namespace, sim: SimHandle) -> PrometheusRunner | None:
+    """A real Prometheus scraping the simulator, its URL put in `args`; None without one."""
+    from kvtui.prometheus_runner import (
+        PrometheusError,
+        PrometheusRunner,
+        ScrapeTarget,
+        prometheus_binary,
+    )
+
+    if args.prometheus_url or not sim.metrics_url:
+        return None
+    if prometheus_binary() is None:
+        print(
+            "kvtui demo: no prometheus binary (apt-get install prometheus): "
+            "the metrics pane scrapes the virt-handlers directly",
+            flush=True,
+        )
+        return None
+    vmis = sim.call(lambda: sim.simulator.store.count("kubevirt.io/virtualmachineinstances"))
+    interval = 2.0 if vmis <= 1000 else 30.0  # a large scenario's scrape is hundreds of MB
+    runner = PrometheusRunner([ScrapeTarget(sim.metrics_url)], scrape_interval=interval)
+    try:
+        runner.start()
+        runner.wait_for_samples(timeout=3 * interval + 10)
+    except PrometheusError as exc:
+        runner.close()
+        print(f"kvtui demo: Prometheus did not start ({exc}); scraping directly", flush=True)
+        return None
+    print(f"kvtui demo: Prometheus {runner.url} scrapes the simulator every {interval:g}s")
+    args.prometheus_url = runner.url
+    args.prometheus_rate_window = args.prometheus_rate_window or f"{4 * interval:g}s"
+    return runner
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -381,6 +525,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         ("read_only", False),
         ("seed_context", None),
         ("prometheus_url", None),
+        ("prometheus_token", None),
+        ("prometheus_basic_auth_file", None),
+        ("prometheus_ca", None),
+        ("prometheus_insecure", False),
+        ("prometheus_rate_window", None),
     ):
         if not hasattr(args, name):
             setattr(args, name, default)
@@ -395,6 +544,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return drain_cli.run_uncordon(args)
         if args.command == "datacenter":
             return datacenter_cli.run(args)
+        if args.command == "netpol":
+            return netpol_cli.run(args)
+        if args.command == "instancetype":
+            return instancetype_cli.run(args)
+        if args.command == "preset":
+            return preset_cli.run(args)
+        if args.command == "doctor":
+            return doctor_cli.run_doctor(args)
+        if args.command == "snapshot":
+            return doctor_cli.run_snapshot(args)
         return run_app(args)
     except (CliError, CommandError) as exc:
         print(f"kvtui: error: {exc}", file=sys.stderr)

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Regenerate screenshots/*.svg (and PNGs when a converter exists) of the Nodes pane, the VMs
-pane, the VM health screen, the drain board and the datacenter editor (form, YAML) at 160x50,
-against a pinned simulated cluster.
+pane, the VM health screen, the drain board, the datacenter editor (form, YAML), the
+reachability explainer, the scheduling presets and the Health pane at 160x50, against a pinned
+simulated cluster.
 
 Pinned like the snapshot tests: the cluster's start, seed and generated names, and the app's
 clock, so an unchanged UI gives unchanged pictures. PNGs come from `rsvg-convert` (Debian:
@@ -28,10 +29,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from textual.pilot import Pilot  # noqa: E402
-from textual.widgets import Static  # noqa: E402
+from textual.widgets import Input, Static  # noqa: E402
 
 from kvtui.cluster.audit import AuditLog  # noqa: E402
 from kvtui.cluster.config import Config  # noqa: E402
+from kvtui.cluster.presets import NodeAffinityPreset, Preset, SpreadConstraint  # noqa: E402
 from kvtui.cluster.session import Session  # noqa: E402
 from kvtui.sim import store as sim_store  # noqa: E402
 from kvtui.sim import world as sim_world  # noqa: E402
@@ -44,6 +46,14 @@ FIXED_EPOCH = 1_790_000_000
 APP_NOW = FIXED_EPOCH + 24 * 3600 + 60
 SIZE = (160, 50)
 DEADLINE = 30.0
+
+
+# The preset the presets screenshot shows: spread over zones (hard), zone-a preferred.
+ZONES_PRESET = Preset(
+    "zones",
+    (SpreadConstraint(1, "topology.kubernetes.io/zone", "DoNotSchedule"),),
+    NodeAffinityPreset("soft", "topology.kubernetes.io/zone", ("zone-a",)),
+)
 
 
 def seed_generated_names(seed: int) -> None:
@@ -76,7 +86,7 @@ async def shoot(sim: SimHandle, out: Path, state: Path) -> list[Path]:
         return await Session.open(
             str(sim.kubeconfig),
             sim.context,
-            config=Config(),
+            config=Config(presets=[ZONES_PRESET]),
             audit=AuditLog(state / "audit.jsonl"),
         )
 
@@ -140,6 +150,49 @@ async def shoot(sim: SimHandle, out: Path, state: Path) -> list[Path]:
         await until(pilot, lambda: getattr(app.screen, "mode", "") == "dc-editor", "YAML mode")
         await pilot.pause(0.3)
         written.append(Path(app.save_screenshot("datacenter-yaml.svg", str(out))))
+
+        # The reachability explainer: a second office range denied by the FAQ policy, the fix.
+        await pilot.press("escape")
+        await until(pilot, lambda: type(app.screen).__name__ == "NodesScreen", "the Nodes pane")
+        await pilot.press("colon", "n", "p", "enter")
+        await until(pilot, lambda: rows(pilot) >= 9, "the network policies")
+        await pilot.press("r")
+        await until(pilot, lambda: type(app.screen).__name__ == "NetpolExplainScreen", "explainer")
+        services = sim.call(lambda: sim.simulator.store.list("/services", "cluster-x7k2mq9p4d"))
+        lb = next(
+            s["metadata"]["name"] for s in services if s["spec"].get("type") == "LoadBalancer"
+        )
+        question = ("10.200.20.0/24", f"cluster-x7k2mq9p4d/{lb}", "443")
+        for field, value in zip(("#np-from", "#np-to", "#np-port"), question, strict=True):
+            app.screen.query_one(field, Input).value = value
+        app.screen.query_one("#np-port", Input).focus()
+        await pilot.press("enter")
+        await until(pilot, lambda: bool(getattr(app.screen, "proposals", None)), "the fix")
+        await pilot.pause(0.3)
+        written.append(Path(app.save_screenshot("netpol.svg", str(out))))
+
+        # A scheduling preset and where a MachineDeployment's next VMs would land under it.
+        await pilot.press("escape")
+        await until(pilot, lambda: type(app.screen).__name__ == "NetpolsScreen", "the policies")
+        await pilot.press("colon", *"presets", "enter")
+        await until(pilot, lambda: type(app.screen).__name__ == "PresetsScreen", ":presets")
+        await until(
+            pilot,
+            lambda: "Placement of" in str(app.screen.query_one("#preset-preview").render()),
+            "the preview",
+        )
+        app.screen.query_one("#presets-list").focus()
+        await pilot.pause(0.3)
+        written.append(Path(app.save_screenshot("presets.svg", str(out))))
+
+        # The Health pane: the doctor's checks by area (kv-node-4 is still being drained).
+        await pilot.press("escape")
+        await pilot.press("colon", *"health", "enter")
+        await until(pilot, lambda: type(app.screen).__name__ == "HealthScreen", ":health")
+        await until(pilot, lambda: getattr(app.screen, "report", None) is not None, "the checks")
+        await until(pilot, lambda: rows(pilot) == len(app.screen.report.results), "the rows")
+        await pilot.pause(0.3)
+        written.append(Path(app.save_screenshot("health.svg", str(out))))
     return written
 
 

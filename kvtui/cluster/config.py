@@ -7,7 +7,7 @@ silently ignored `read_only_contexts` would let someone change a cluster they me
 from __future__ import annotations
 
 import os
-import tempfile
+import re
 from dataclasses import dataclass, field, fields
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -18,11 +18,24 @@ from platformdirs import user_config_path
 
 from kvtui.cluster.findings import errors, line_of
 from kvtui.cluster.presets import Preset, parse_presets
-from kvtui.cluster.yamlfile import YamlFileError, read_yaml
+from kvtui.cluster.yamlfile import YamlFileError, read_yaml, write_atomic
 
 
 class ConfigError(Exception):
     """The config file cannot be used; the message names the file and line."""
+
+
+# Component -> [oldest, newest] version `kvtui doctor` calls supported, both inclusive; a bound
+# with fewer parts covers everything under it ("1.6" admits 1.6.9). The guide names KubeVirt
+# 1.2.2 and CDI v1.60; Kubermatic Virtualization ships KubeVirt 1.5-1.6 and CDI up to 1.64.
+SUPPORTED_VERSIONS: dict[str, list[str]] = {"kubevirt": ["1.2.2", "1.6"], "cdi": ["1.60", "1.64"]}
+_VERSION = re.compile(r"v?(\d+(?:\.\d+){0,2})")
+
+
+def version_key(text: str) -> tuple[int, ...] | None:
+    """`v1.6.4` / `1.60` as (1, 6, 4) / (1, 60); None when it is not such a version."""
+    match = _VERSION.fullmatch(text.strip()) if isinstance(text, str) else None
+    return tuple(int(part) for part in match.group(1).split(".")) if match else None
 
 
 @dataclass
@@ -39,6 +52,10 @@ class Config:
     stuck_seconds: float = 60.0  # a migration Pending/Scheduling this long is "stuck"
     # Scheduling presets (topology spread + node affinity), see `presets.py`.
     presets: list[Preset] = field(default_factory=list)
+    # `kvtui doctor`'s supported version ranges (merged over SUPPORTED_VERSIONS).
+    supported_versions: dict[str, list[str]] = field(
+        default_factory=lambda: {k: list(v) for k, v in SUPPORTED_VERSIONS.items()}
+    )
 
 
 NUMBERS = ("arm_minutes", "drain_timeout_minutes", "stuck_seconds")  # positive numbers
@@ -82,6 +99,26 @@ def _check(key: str, value: Any) -> str | None:
     if key in NUMBERS:
         unit = "seconds" if key.endswith("_seconds") else "minutes"
         return None if _is_number(value) and value > 0 else f"must be a number of {unit} > 0"
+    if key == "supported_versions":
+        return _versions_problem(value)
+    return None
+
+
+def _versions_problem(value: Any) -> str | None:
+    """What is wrong with `supported_versions`: {kubevirt|cdi: [oldest, newest]}."""
+    shape = "must map kubevirt and/or cdi to [oldest, newest], e.g. kubevirt: [1.2.2, 1.6]"
+    if not isinstance(value, dict) or not set(value) <= set(SUPPORTED_VERSIONS):
+        return shape
+    for bounds in value.values():
+        if isinstance(bounds, list) and any(_is_number(b) for b in bounds):
+            return f"{shape}; quote each version ('1.60'): YAML reads 1.60 as the number 1.6"
+        if not (_is_str_list(bounds) and len(bounds) == 2):
+            return shape
+        low, high = (version_key(b) for b in bounds)
+        if low is None or high is None:
+            return f"{shape}; {bounds!r} are not versions"
+        if low[: len(high)] > high:
+            return f"{shape}; {bounds[0]} is newer than {bounds[1]}"
     return None
 
 
@@ -123,6 +160,8 @@ def load_config(path: Path | None = None) -> Config:
         problem = _check(key, value)
         if problem:
             raise ConfigError(f"{where}: {key} {problem}, not {value!r}")
+        if key == "supported_versions":
+            value = {**SUPPORTED_VERSIONS, **value}
         values[key] = float(value) if key in ("refresh_hz", *NUMBERS) else value
     return Config(**values)
 
@@ -192,13 +231,4 @@ def save_presets(presets: list[Preset], path: Path | None = None) -> Path:
         raise ConfigError(f"{path}: cannot save presets: the rewritten file would read back wrong")
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(new_text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return write_atomic(path, new_text, mode)

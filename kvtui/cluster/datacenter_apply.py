@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import copy
 import difflib
-import os
 import sys
-import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +24,7 @@ from kvtui.cluster.connection import Connection
 from kvtui.cluster.datacenter import Datacenter, DatacenterRef, get_datacenter
 from kvtui.cluster.datacenter_validation import Finding, validate_text
 from kvtui.cluster.errors import Conflict, KubeError
+from kvtui.cluster.yamlfile import write_atomic
 
 MERGE_PATCH = "application/merge-patch+json"
 
@@ -381,17 +380,7 @@ def write_block(block: Mapping[str, Any], path: Path | str, *, comment: str = ""
 def write_private(path: Path | str, text: str) -> Path:
     """Write `text` atomically, readable by its owner only (0600): a block may name internal
     registries and networks."""
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
+    return write_atomic(Path(path), text, 0o600)
 
 
 def saved_blocks_dir() -> Path:

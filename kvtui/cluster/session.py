@@ -17,6 +17,7 @@ from kvtui.cluster.cache import ClusterCache
 from kvtui.cluster.config import Config, is_read_only
 from kvtui.cluster.connection import Connection, list_contexts
 from kvtui.cluster.errors import KubeError
+from kvtui.cluster.metrics_prometheus_api import PrometheusSettings
 
 PANE_KINDS = (kinds.NODES, kinds.PODS, kinds.VMS, kinds.VMIS, kinds.VMIMS, kinds.KUBEVIRTS)
 
@@ -53,6 +54,7 @@ OPERATIONS: dict[str, tuple[str, Operation]] = {
     "vm_stop": ("stop", operations.vm_stop),
     "vm_restart": ("restart", operations.vm_restart),
     "vm_migrate": ("migrate", operations.vm_migrate),
+    "preset_migrate": ("migrate", operations.vm_migrate),  # VMs a preset changed, to pick it up
     "vm_migrate_to": ("migrate", migrations.migrate_vmi),
     "migration_cancel": ("cancel-migration", migrations.cancel_migration),
 }
@@ -67,6 +69,8 @@ class Session:
     read_only: bool
     contexts: list[str] = field(default_factory=list)
     user: str = ""
+    # How the metrics pane reaches Prometheus (metrics_source.open_metrics_source).
+    prometheus: PrometheusSettings = field(default_factory=PrometheusSettings)
 
     @property
     def context(self) -> str:
@@ -84,6 +88,7 @@ class Session:
         audit: AuditLog | None = None,
         sync_timeout: float = 60.0,
         watch: Sequence[kinds.Kind] = PANE_KINDS,
+        prometheus: PrometheusSettings | None = None,
     ) -> Session:
         """Connect, check the server answers, and start the cache of the `watch` kinds
         (raises on failure)."""
@@ -107,6 +112,7 @@ class Session:
             read_only or is_read_only(config, connection.context),
             names,
             user,
+            prometheus or PrometheusSettings(),
         )
 
     async def close(self) -> None:

@@ -5,6 +5,8 @@ The config file and kubeconfigs are read the same way; each caller words its own
 
 from __future__ import annotations
 
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -40,3 +42,18 @@ def read_yaml(path: Path, *, missing_ok: bool = False) -> tuple[str, Any]:
         raise YamlFileError(
             problem, unreadable=False, line=mark.line + 1 if mark is not None else None
         ) from None
+
+
+def write_atomic(path: Path, text: str, mode: int) -> Path:
+    """Write `text` to a temporary file beside `path` with `mode`, then rename it into place:
+    a crash leaves the old file or the new one, never half of either."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

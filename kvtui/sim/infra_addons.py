@@ -201,13 +201,14 @@ def node_local_dns(address: str) -> list[Obj]:
     return [config, ds]
 
 
-def cni_daemonset(cni: str) -> Obj:
-    """kube-ovn-cni (KubeOVN v1.12) or canal (Calico v3.26 + flannel), on every node."""
+def cni_daemonset(cni: str, version: str = "") -> Obj:
+    """kube-ovn-cni (KubeOVN v1.12) or canal (Calico v3.26 + flannel), on every node;
+    `version` (e.g. "v3.25.2") replaces the image tag of kube-ovn or calico-node."""
     if cni == "canal":
         containers = [
             {
                 "name": "calico-node",
-                "image": "docker.io/calico/node:v3.26.5",
+                "image": f"docker.io/calico/node:{version or 'v3.26.5'}",
                 "resources": {"requests": {"cpu": "250m"}},
                 "securityContext": {"privileged": True},
             },
@@ -233,7 +234,7 @@ def cni_daemonset(cni: str) -> Obj:
         )
     container = {
         "name": "cni-server",
-        "image": "docker.io/kubeovn/kube-ovn:v1.12.30",
+        "image": f"docker.io/kubeovn/kube-ovn:{version or 'v1.12.30'}",
         "command": ["bash", "/kube-ovn/start-cniserver.sh"],
         "resources": {"requests": {"cpu": "100m", "memory": "100Mi"}},
         "securityContext": {"privileged": True, "runAsUser": 0},
@@ -330,6 +331,23 @@ def core_services() -> list[Obj]:
             labels={"kubevirt.io": "virt-api"},
         ),
     ]
+
+
+def prometheus_account() -> Obj:
+    """The ServiceAccount prometheus-operator's Prometheus runs as (kube-prometheus names it
+    prometheus-k8s): what the KubeVirt CR's `monitorAccount` should name (guide, monitoring)."""
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {
+            "name": "prometheus-k8s",
+            "namespace": "monitoring",
+            "labels": {
+                "app.kubernetes.io/name": "prometheus",
+                "app.kubernetes.io/part-of": "kube-prometheus",
+            },
+        },
+    }
 
 
 def seed_kubeconfig_secret(seed: str) -> Obj:

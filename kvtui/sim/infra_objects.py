@@ -169,19 +169,20 @@ def kubevirt_object(kv: dict[str, Any]) -> Obj:
         "migrations": dict(kv["migrations"]),
         **copy.deepcopy(kv["configuration"]),
     }
+    spec: Obj = {
+        "certificateRotateStrategy": {},
+        "imagePullPolicy": "IfNotPresent",
+        "monitorNamespace": kv["monitorNamespace"],
+        "monitorAccount": kv["monitorAccount"],
+        "workloadUpdateStrategy": {"workloadUpdateMethods": ["LiveMigrate"]},
+        "customizeComponents": {},
+        "configuration": configuration,
+    }
     return {
         "apiVersion": "kubevirt.io/v1",
         "kind": "KubeVirt",
         "metadata": {"name": "kubevirt", "namespace": "kubevirt"},
-        "spec": {
-            "certificateRotateStrategy": {},
-            "imagePullPolicy": "IfNotPresent",
-            "monitorNamespace": kv["monitorNamespace"],
-            "monitorAccount": kv["monitorAccount"],
-            "workloadUpdateStrategy": {"workloadUpdateMethods": ["LiveMigrate"]},
-            "customizeComponents": {},
-            "configuration": configuration,
-        },
+        "spec": {key: value for key, value in spec.items() if value is not None},
         "status": {
             "phase": "Deployed",
             "operatorVersion": version,

@@ -7,8 +7,10 @@ or rarely they are scraped. Text is built with plain %-templates because ten tho
 over half a million series, far too many for prometheus_client's registry.
 
 Settings read from `world.settings`: "migrations" (VMI uid -> MigrationProgress, kept by the
-migration controller) and "metrics_vmi_labels" (default True; False drops the
-`kubernetes_vmi_label_*` labels, which make up most of the text of a large scrape).
+migration controller), "metrics_vmi_labels" (default True; False drops the
+`kubernetes_vmi_label_*` labels, which make up most of the text of a large scrape) and
+"metrics_legacy_names" (default False; True exports the migration series under the names
+KubeVirt used before renaming them, `metrics_families.LEGACY_NAMES`).
 """
 
 from __future__ import annotations
@@ -39,7 +41,12 @@ from kvtui.sim.metrics_domain import (
     vcpus_of,
     vmi_label_block,
 )
-from kvtui.sim.metrics_families import CONTROLLER_FAMILIES, DOMAIN_FAMILIES, INFO_FAMILY
+from kvtui.sim.metrics_families import (
+    CONTROLLER_FAMILIES,
+    DOMAIN_FAMILIES,
+    INFO_FAMILY,
+    LEGACY_NAMES,
+)
 from kvtui.sim.model import MigrationProgress
 from kvtui.sim.world import World
 
@@ -231,18 +238,32 @@ class VirtMetrics:
             if uid in index.by_uid and progress.source_node in wanted
         ]
         chunks = migration_chunks(migrating)
+        legacy = self._legacy_names()
         for name, kind, help_text in DOMAIN_FAMILIES:
             if chunks.get(name):
-                yield [_header(name, kind, help_text), *chunks[name]]
+                yield _family(name, kind, help_text, chunks[name], legacy)
 
     def _controller_families(self) -> Iterator[list[str]]:
         index = self.index()
         samples = self._controller.samples(
             index.launcher_pods, index.vmim_names, self._migrations()
         )
+        legacy = self._legacy_names()
         for name, kind, help_text in CONTROLLER_FAMILIES:
             if samples.get(name):
-                yield [_header(name, kind, help_text), *samples[name]]
+                yield _family(name, kind, help_text, samples[name], legacy)
+
+    def _legacy_names(self) -> bool:
+        """Export the migration series under their pre-rename names (an older KubeVirt)."""
+        return bool(self.world.settings.get("metrics_legacy_names", False))
+
+
+def _family(name: str, kind: str, help_text: str, lines: list[str], legacy: bool) -> list[str]:
+    """Header plus sample lines, under the family's legacy name when `legacy` and it has one."""
+    shown = LEGACY_NAMES.get(name, name) if legacy else name
+    if shown != name:
+        lines = [shown + line[len(name) :] for line in lines]
+    return [_header(shown, kind, help_text), *lines]
 
 
 def _header(name: str, kind: str, help_text: str) -> str:

@@ -153,3 +153,23 @@ CONTROLLER_FAMILIES: tuple[tuple[str, str, str], ...] = (
 )
 # fmt: on
 INFO_FAMILY = CONTROLLER_FAMILIES[0]
+
+# What KubeVirt called the migration series before renaming them (its metrics docs list the old
+# names as deprecated). The world setting "metrics_legacy_names" makes the simulator export
+# these instead, like an older virt-handler and virt-controller would.
+LEGACY_NAMES: dict[str, str] = {
+    "kubevirt_vmi_migration_data_processed_bytes": "kubevirt_migrate_vmi_data_processed_bytes",
+    "kubevirt_vmi_migration_data_remaining_bytes": "kubevirt_migrate_vmi_data_remaining_bytes",
+    "kubevirt_vmi_migration_dirty_memory_rate_bytes": (
+        "kubevirt_migrate_vmi_dirty_memory_rate_bytes"
+    ),
+    "kubevirt_vmi_migration_memory_transfer_rate_bytes": (
+        "kubevirt_migrate_vmi_memory_transfer_rate_bytes"
+    ),
+    "kubevirt_vmi_migration_data_bytes_total": "kubevirt_vmi_migration_data_total_bytes",
+    "kubevirt_vmi_migrations_in_pending_phase": "kubevirt_migrate_vmi_pending_count",
+    "kubevirt_vmi_migrations_in_scheduling_phase": "kubevirt_migrate_vmi_scheduling_count",
+    "kubevirt_vmi_migrations_in_running_phase": "kubevirt_migrate_vmi_running_count",
+    "kubevirt_vmi_migration_succeeded": "kubevirt_migrate_vmi_succeeded",
+    "kubevirt_vmi_migration_failed": "kubevirt_migrate_vmi_failed",
+}

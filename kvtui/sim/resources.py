@@ -371,6 +371,32 @@ RESOURCES: tuple[Resource, ...] = (
             C("Kubelet", "spec.versions.kubelet"),
         ),
     ),
+    # monitoring.coreos.com/v1 (prometheus-operator; virt-operator creates KubeVirt's
+    # ServiceMonitor when the KubeVirt CR names a monitorNamespace)
+    _r(
+        "monitoring.coreos.com",
+        "v1",
+        "servicemonitors",
+        "ServiceMonitor",
+        True,
+        ("smon",),
+        categories=("prometheus-operator",),
+    ),
+    _r(
+        "monitoring.coreos.com",
+        "v1",
+        "prometheuses",
+        "Prometheus",
+        True,
+        ("prom",),
+        ("status",),
+        (
+            C("Version", "spec.version"),
+            C("Desired", "spec.replicas", "integer"),
+            C("Ready", "status.availableReplicas", "integer"),
+        ),
+        categories=("prometheus-operator",),
+    ),
 )
 
 # Subresource-only groups: no storage, served by handlers (see server.py).

@@ -29,7 +29,7 @@ from aiohttp import web
 from kvtui.sim import metrics
 from kvtui.sim.faults import Faults
 from kvtui.sim.scenario import load_scenario
-from kvtui.sim.server import ADMIN_USER, VIEWER_USER, ApiConfig, ApiServer
+from kvtui.sim.server import ADMIN_USER, RESTRICTED_USER, VIEWER_USER, ApiConfig, ApiServer
 from kvtui.sim.store import Store
 from kvtui.sim.subresources import Subresources
 from kvtui.sim.tls import make_serving_cert
@@ -41,6 +41,7 @@ T = TypeVar("T")
 
 CONTEXT = "kvtui-sim"
 READONLY_CONTEXT = "kvtui-sim-readonly"
+RESTRICTED_CONTEXT = "kvtui-sim-restricted"
 HISTORY_OFFSET = 24 * 3600  # the simulated cluster was set up a day ago
 FAST_FORWARD_SECONDS = 30.0  # simulated seconds run at start to reach a steady state
 
@@ -64,6 +65,10 @@ class SimOptions:
     metrics_port: int | None = 0  # None: no plain metrics listener; 0: any free port
     start: float | None = None  # simulated time at start (default: a day before now)
     faults: Faults = field(default_factory=Faults)
+    # Resources (as kubectl names them: "nodes", "kubevirts.kubevirt.io") a third, restricted
+    # token may not read; None: no such token or context.
+    restricted: tuple[str, ...] | None = None
+    missing_apis: tuple[str, ...] = ()  # API groups not served, as if their CRDs were missing
 
 
 class Simulator:
@@ -73,6 +78,7 @@ class Simulator:
         self.options = options
         self.token = secrets.token_urlsafe(24)
         self.readonly_token = secrets.token_urlsafe(24)
+        self.restricted_token = secrets.token_urlsafe(24) if options.restricted is not None else ""
         self.url = ""
         self.metrics_url = ""
         self.kubeconfig = options.kubeconfig or default_kubeconfig_path()
@@ -89,11 +95,16 @@ class Simulator:
         self.world.settings["faults"] = options.faults
         add_controllers(self.world)
         self._settle(scenario.objects)
+        tokens = {self.token: ADMIN_USER, self.readonly_token: VIEWER_USER}
+        if self.restricted_token:
+            tokens[self.restricted_token] = RESTRICTED_USER
         self.api = ApiServer(
             self.world,
             ApiConfig(
-                tokens={self.token: ADMIN_USER, self.readonly_token: VIEWER_USER},
+                tokens=tokens,
                 faults=options.faults,
+                restricted=frozenset(options.restricted or ()),
+                missing_groups=frozenset(options.missing_apis),
             ),
         )
         self.api.subresources = Subresources(self.api)
@@ -197,6 +208,11 @@ class Simulator:
             "current-context": CONTEXT,
             "preferences": {},
         }
+        if self.restricted_token:
+            user, context = RESTRICTED_USER, RESTRICTED_CONTEXT
+            config["users"].append({"name": user, "user": {"token": self.restricted_token}})
+            entry = {"name": context, "context": {"cluster": CONTEXT, "user": user}}
+            config["contexts"].append(entry)
         path = Path(self.kubeconfig)
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -233,6 +249,13 @@ class SimHandle:
     @property
     def readonly_context(self) -> str:
         return READONLY_CONTEXT
+
+    @property
+    def restricted_context(self) -> str:
+        """The context of the token denied `SimOptions.restricted` (only when that is set)."""
+        if not self.simulator.restricted_token:
+            raise LookupError("this simulator has no restricted token: pass restricted=(...)")
+        return RESTRICTED_CONTEXT
 
     def call(self, fn: Callable[[], T], timeout: float = 30) -> T:
         """Run `fn` on the simulator's loop thread (the store is not thread-safe)."""

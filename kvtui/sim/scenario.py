@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from kvtui.sim import infra_addons, kkp, kkp_workloads
+from kvtui.sim import infra_addons, kkp, kkp_workloads, monitoring
 from kvtui.sim import infra_objects as infra
 from kvtui.sim.kkp import ClusterSpec, Datacenter
 from kvtui.sim.scenario_clusters import parse_clusters
@@ -112,6 +112,7 @@ def _parse(r: Reader, rng: random.Random) -> Model:
         "nodeNetwork": _network(infra_r, "nodeNetwork", "10.10.0.0/24"),
         "podNetwork": _network(infra_r, "podNetwork", "10.244.0.0/16"),
         "cni": infra_r.choice("cni", ("kube-ovn", "canal"), "kube-ovn"),
+        "cniVersion": infra_r.string("cniVersion", ""),  # "": the guide's minimum, patched
         "nodeLocalDNS": infra_r.value(
             "nodeLocalDNS", (str, type(None)), kkp.NODE_LOCAL_DNS_ADDRESS
         ),
@@ -187,7 +188,9 @@ def _build(model: Model, label: str) -> list[Obj]:
     for i, node in enumerate(all_nodes):
         cidr = f"{pods.network_address + i * 256}/24"
         objects.append(infra.node_object(node, model.infra, str(net[10 + i]), cidr))
-    objects.append(infra.kubevirt_object(model.kubevirt))
+    kubevirt = infra.kubevirt_object(model.kubevirt)
+    objects.append(kubevirt)
+    objects.extend(monitoring.monitoring_objects(kubevirt))
     objects.append(infra.cdi_object(model.cdi))
     for sc in model.storage:
         objects.extend(infra.storage_objects(sc))
@@ -197,7 +200,8 @@ def _build(model: Model, label: str) -> list[Obj]:
     objects.append(infra_addons.virt_handler(model.kubevirt["version"], list(kvm_taints.values())))
     if model.infra["nodeLocalDNS"]:
         objects.extend(infra_addons.node_local_dns(model.infra["nodeLocalDNS"]))
-    objects.append(infra_addons.cni_daemonset(model.infra["cni"]))
+    objects.append(infra_addons.cni_daemonset(model.infra["cni"], model.infra["cniVersion"]))
+    objects.append(infra_addons.prometheus_account())
     objects.extend(infra_addons.core_services())
     dc: Datacenter = model.dc
     objects.append(infra_addons.seed_kubeconfig_secret(dc.seed))

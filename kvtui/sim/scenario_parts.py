@@ -218,8 +218,9 @@ def parse_kubevirt(
             ("None", "LiveMigrate", "LiveMigrateIfPossible", "External"),
             "LiveMigrate",
         ),
-        "monitorNamespace": kv_r.string("monitorNamespace", "monitoring"),
-        "monitorAccount": kv_r.string("monitorAccount", "prometheus-k8s"),
+        # null leaves the field unset, as on a cluster whose monitoring was never set up.
+        "monitorNamespace": kv_r.value("monitorNamespace", (str, type(None)), "monitoring"),
+        "monitorAccount": kv_r.value("monitorAccount", (str, type(None)), "prometheus-k8s"),
         "featureGates": kv_r.strings("featureGates", list(KKP_FEATURE_GATES)),
         "migrations": migrations,
         "configuration": kv_r.mapping("configuration", {}),

@@ -37,6 +37,9 @@ log = logging.getLogger("kvtui.sim")
 
 ADMIN_USER = "kvtui-admin"
 VIEWER_USER = "kvtui-viewer"
+# Reads like the viewer but is denied the kinds `ApiConfig.restricted` names (e.g. a token bound
+# to a namespaced Role), so "could not check: forbidden" is testable.
+RESTRICTED_USER = "kvtui-restricted"
 WRITE_VERBS = {"create", "update", "patch", "delete", "deletecollection"}
 BOOKMARK_SECONDS = 5.0
 # Groups compiled into kube-apiserver: only they accept strategic merge patches.
@@ -113,6 +116,11 @@ class ApiConfig:
     tokens: dict[str, str]  # token -> user
     faults: Faults = field(default_factory=Faults)
     record_limit: int = 50_000
+    # Resources RESTRICTED_USER may not even read, as kubectl names them ("nodes",
+    # "kubevirts.kubevirt.io").
+    restricted: frozenset[str] = frozenset()
+    # API groups this cluster does not serve (their CRDs are "not installed"): every path 404s.
+    missing_groups: frozenset[str] = frozenset()
 
 
 class ApiError(Exception):
@@ -278,7 +286,10 @@ class ApiServer:
         elif head == "apis":
             if len(parts) == 1:
                 request[VERB] = "get"
-                resp = json_response(discovery.api_group_list())
+                groups = discovery.api_group_list()
+                missing = self.config.missing_groups
+                groups["groups"] = [g for g in groups["groups"] if g["name"] not in missing]
+                resp = json_response(groups)
             else:
                 resp = await self._api(request, parts[1], parts[2:])
         else:
@@ -303,6 +314,8 @@ class ApiServer:
 
     async def _api(self, request: web.Request, group: str, parts: list[str]) -> web.StreamResponse:
         request[VERB] = "get"
+        if group in self.config.missing_groups:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
         if not group and not parts:
             return json_response(discovery.api_versions())
         if not parts:
@@ -352,6 +365,7 @@ class ApiServer:
             if method == "GET":
                 watch = q.get("watch", "").lower() in ("1", "true")
                 request[VERB] = "watch" if watch else "list"
+                self.authorize(request, request[VERB], t)
                 if watch:
                     return await self._watch(request, t)
                 return self._list(request, t)
@@ -368,8 +382,7 @@ class ApiServer:
         if verb is None:
             raise ApiError(405, "MethodNotAllowed", f"{method} is not supported here")
         request[VERB] = verb
-        if verb != "get":
-            self.authorize(request, verb, t)
+        self.authorize(request, verb, t)
         if verb == "get":
             obj = self.get_or_404(t)
             if self.wants_table(request):
@@ -389,11 +402,19 @@ class ApiServer:
             return await self._patch(request, t)
         return await self._delete(request, t)
 
+    def allowed(self, user: str, verb: str, resource: str) -> bool:
+        """The read-only user may read everything and change nothing; the restricted one
+        reads all but `ApiConfig.restricted`. `resource` is qualified: `kubevirts.kubevirt.io`."""
+        if user not in (VIEWER_USER, RESTRICTED_USER):
+            return True
+        if verb in WRITE_VERBS | {"evict"}:
+            return False
+        return user != RESTRICTED_USER or resource not in self.config.restricted
+
     def authorize(self, request: web.Request, verb: str, t: Target) -> None:
-        """The read-only user may read everything and change nothing."""
-        if request[USER] != VIEWER_USER or verb not in WRITE_VERBS | {"evict"}:
-            return
         res = t.resource
+        if self.allowed(request[USER], verb, qualified(res)):
+            return
         what = (
             f'{qualified(res)} "{t.name}" is forbidden'
             if t.name
@@ -404,7 +425,7 @@ class ApiServer:
         raise ApiError(
             403,
             "Forbidden",
-            f'{what}: User "{VIEWER_USER}" cannot {verb} resource "{resource}" in API group '
+            f'{what}: User "{request[USER]}" cannot {verb} resource "{resource}" in API group '
             f'"{res.group}" {scope}',
             {"name": t.name, "group": res.group, "kind": res.plural},
         )

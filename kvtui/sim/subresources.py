@@ -16,15 +16,16 @@ from kvtui.sim.eviction import admit_virt_launcher, disruption_denial
 from kvtui.sim.kubevirt import VMIMS, VMIS, VMS, condition, condition_true
 from kvtui.sim.resources import REGISTRY
 from kvtui.sim.server import (
+    RESTRICTED_USER,
     USER,
     VERB,
     VIEWER_USER,
-    WRITE_VERBS,
     ApiError,
     Target,
     json_response,
     qualified,
 )
+from kvtui.sim.service_proxy import proxy_service
 from kvtui.sim.store import Obj
 
 if TYPE_CHECKING:
@@ -48,6 +49,8 @@ class Subresources:
             return self._pod_proxy(request, t)
         if key == "/pods" and sub == "log" and method == "GET":
             return self._pod_log(t)
+        if key == "/services" and sub == "proxy" and method in ("GET", "POST"):
+            return await proxy_service(self.api, request, t)
         raise ApiError(
             405, "MethodNotAllowed", f"{method} is not supported on {t.resource.plural}/{sub}"
         )
@@ -145,8 +148,14 @@ class Subresources:
         body = await self.api._body(request)
         attrs = (body.get("spec") or {}).get("resourceAttributes") or {}
         verb = attrs.get("verb", "")
-        allowed = request[USER] != VIEWER_USER or verb not in WRITE_VERBS | {"evict"}
-        reason = "" if allowed else "the read-only token may not change anything"
+        group, plural = attrs.get("group", ""), attrs.get("resource", "")
+        allowed = self.api.allowed(request[USER], verb, f"{plural}.{group}" if group else plural)
+        if allowed:
+            reason = ""
+        elif request[USER] == VIEWER_USER:
+            reason = "the read-only token may not change anything"
+        else:
+            reason = f"{request[USER]} may not {verb} {plural}"
         body["status"] = {"allowed": allowed, "reason": reason} if reason else {"allowed": True}
         body.setdefault("apiVersion", "authorization.k8s.io/v1")
         body.setdefault("kind", "SelfSubjectAccessReview")
@@ -154,7 +163,7 @@ class Subresources:
 
     def _whoami(self, request: web.Request) -> web.Response:
         groups = ["system:authenticated"]
-        if request[USER] != VIEWER_USER:
+        if request[USER] not in (VIEWER_USER, RESTRICTED_USER):
             groups.insert(0, "system:masters")
         return json_response(
             {

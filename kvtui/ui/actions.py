@@ -45,7 +45,14 @@ DRAIN = frozenset({"drain"})
 VMS = frozenset({"vms"})
 MIGRATIONS = frozenset({"migrations"})
 DATACENTER = frozenset({"datacenter"})
-TABLES = frozenset({"nodes", "vms", "migrations"})
+PRESETS = frozenset({"presets"})
+INSTANCETYPES = frozenset({"instancetypes"})
+NETPOLS = frozenset({"netpols"})
+NETPOL_EXPLAIN = frozenset({"netpol_explain"})
+HEALTH = frozenset({"health"})
+HEALTH_DETAIL = frozenset({"health_detail"})
+METRICS = frozenset({"metrics"})
+TABLES = frozenset({"nodes", "vms", "migrations", "instancetypes", "netpols", "metrics"})
 
 ACTIONS: tuple[ActionSpec, ...] = (
     # navigation and views (read-only)
@@ -53,7 +60,7 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "command",
         "colon",
         "Command",
-        "Command line: :nodes, :vms, :migrations, :ctx, :q",
+        "Command line: :nodes, :vms, :migrations, :it, :np, :health, :ctx, :q",
         key_display=":",
         priority=True,
     ),
@@ -71,8 +78,10 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "drill",
         "enter",
         "Open",
-        "Nodes: the VMIs on the node; VMs: VM health; migrations: describe",
-        scopes=TABLES,
+        "Nodes: the VMIs on the node; VMs: VM health; migrations: describe; "
+        "instance types: the VMs using it; network policies: rules and YAML; "
+        "health: the check's evidence and fix",
+        scopes=TABLES | HEALTH,
     ),
     ActionSpec(
         "describe",
@@ -180,7 +189,92 @@ ACTIONS: tuple[ActionSpec, ...] = (
         "Datacenter: the previous KubeVirt datacenter",
         scopes=DATACENTER,
     ),
+    ActionSpec(
+        "netpol_reach",
+        "r",
+        "Reach…",
+        "Network policies: can X reach Y on a port, and which rule decides (the explainer)",
+        scopes=NETPOLS,
+    ),
+    ActionSpec(
+        "netpol_fix",
+        "f",
+        "Fix in DC…",
+        "Explainer: open the proposed custom policy in the datacenter editor (review, then P)",
+        scopes=NETPOL_EXPLAIN,
+    ),
+    ActionSpec(
+        "preset_new",
+        "ctrl+n",
+        "New",
+        "Presets: a new scheduling preset (saved with ctrl+s)",
+        scopes=PRESETS,
+        key_display="^n",
+    ),
+    ActionSpec(
+        "preset_save",
+        "ctrl+s",
+        "Save",
+        "Presets: save the edited preset to the config file",
+        scopes=PRESETS,
+        key_display="^s",
+    ),
+    ActionSpec(
+        "preset_delete",
+        "Z",
+        "Delete",
+        "Presets: remove the chosen preset from the config file",
+        scopes=PRESETS,
+    ),
+    ActionSpec(
+        "health_failures",
+        "exclamation_mark",
+        "Failures",
+        "Health: show only the failing checks (again: every check)",
+        scopes=HEALTH,
+        key_display="!",
+    ),
+    ActionSpec(
+        "health_rerun",
+        "ctrl+r",
+        "Re-run",
+        "Health: run the doctor again (on a check's detail: that check)",
+        scopes=HEALTH | HEALTH_DETAIL,
+        key_display="^r",
+    ),
+    ActionSpec(
+        "metrics_view",
+        "v",
+        "VMs/Nodes",
+        "Metrics: switch the table between the hottest VMs and the nodes",
+        scopes=METRICS,
+    ),
+    ActionSpec(
+        "metrics_range",
+        "z",
+        "Range",
+        "Metrics: the sparklines' time range (5m, 15m, 1h, 6h)",
+        scopes=METRICS,
+    ),
     # changes to the cluster
+    ActionSpec(
+        "preset_apply",
+        "L",
+        "Apply…",
+        "Presets: apply the preset to the target MachineDeployment or its VMs (diff, dry run)",
+        scopes=PRESETS,
+        mutates=True,
+        rbac=("patch", "cluster.k8s.io", "machinedeployments", ""),
+    ),
+    ActionSpec(
+        "preset_migrate",
+        "T",
+        "Migrate VMs…",
+        "Presets: live-migrate the running VMs the last apply changed, so they pick it up",
+        scopes=PRESETS,
+        mutates=True,
+        rbac=("create", "kubevirt.io", "virtualmachineinstancemigrations", ""),
+    ),
     ActionSpec(
         "drain_start",
         "S",
@@ -288,6 +382,58 @@ ACTIONS: tuple[ActionSpec, ...] = (
         rbac=("create", "kubevirt.io", "virtualmachineinstancemigrations", ""),
     ),
     ActionSpec(
+        "it_new",
+        "a",
+        "New…",
+        "Instance types: a new instance type or preference, from a form (cluster-wide unless "
+        "a namespace is given)",
+        scopes=INSTANCETYPES,
+        mutates=True,
+        rbac=("create", "instancetype.kubevirt.io", "virtualmachineclusterinstancetypes", ""),
+    ),
+    ActionSpec(
+        "it_edit",
+        "o",
+        "Edit…",
+        "Instance types: edit the one under the cursor in the form (only what changed is sent)",
+        scopes=INSTANCETYPES,
+        mutates=True,
+        rbac=("patch", "instancetype.kubevirt.io", "virtualmachineclusterinstancetypes", ""),
+    ),
+    ActionSpec(
+        "it_delete",
+        "ctrl+d",
+        "Delete…",
+        "Instance types: delete the one under the cursor (one that VMs use: type its name)",
+        scopes=INSTANCETYPES,
+        mutates=True,
+        rbac=("delete", "instancetype.kubevirt.io", "virtualmachineclusterinstancetypes", ""),
+        key_display="^d",
+    ),
+    ActionSpec(
+        "it_standard",
+        "s",
+        "Standard set…",
+        "Instance types: install KKP's standard set (standard-2/4/8, sockets-advantage) in an "
+        "infra namespace that lacks it",
+        scopes=INSTANCETYPES,
+        mutates=True,
+        rbac=("create", "instancetype.kubevirt.io", "virtualmachineinstancetypes", ""),
+    ),
+    ActionSpec(
+        "health_fix",
+        "ctrl+f",
+        "Fix…",
+        "Health: apply the check's mechanical fix shown as a diff (dry run offered; then the "
+        "check runs again)",
+        scopes=HEALTH_DETAIL,
+        mutates=True,
+        # The objects differ per fix (Services, the KubeVirt or CDI CR): the detail screen
+        # asks the server about exactly the ones its fix patches (`Fix.rbac`).
+        rbac=None,
+        key_display="^f",
+    ),
+    ActionSpec(
         "migration_cancel",
         "X",
         "Cancel migration",
@@ -303,9 +449,18 @@ BY_NAME = {a.name: a for a in ACTIONS}
 BY_KEY = {a.key: a for a in ACTIONS}  # keys are unique: see _unique_keys
 
 
+# Keys the widgets keep for themselves: the table's first/last row, moving the focus.
+RESERVED_KEYS = {
+    "g": "the table's first row",
+    "G": "the table's last row",
+    "tab": "the next field",
+    "shift+tab": "the previous field",
+}
+
+
 def _unique_keys() -> None:
     """No key may mean two things, whatever the pane (checked at import)."""
-    seen: dict[str, str] = {}
+    seen: dict[str, str] = dict(RESERVED_KEYS)
     for action in ACTIONS:
         if action.key in seen:
             raise AssertionError(f"key {action.key!r} used by {seen[action.key]} and {action.name}")

@@ -27,9 +27,14 @@ from kvtui.ui.screens.confirm import Confirmation, ConfirmScreen
 from kvtui.ui.screens.contexts import ContextScreen
 from kvtui.ui.screens.datacenter import DatacenterScreen
 from kvtui.ui.screens.drain_timeout import DrainTimeoutScreen
+from kvtui.ui.screens.health import HealthScreen
 from kvtui.ui.screens.help import HelpScreen
+from kvtui.ui.screens.instancetypes import InstancetypesScreen
+from kvtui.ui.screens.metrics import MetricsScreen
 from kvtui.ui.screens.migrations import MigrationsScreen
+from kvtui.ui.screens.netpols import NetpolsScreen
 from kvtui.ui.screens.nodes import NodesScreen
+from kvtui.ui.screens.presets import PresetsScreen
 from kvtui.ui.screens.vms import VmsScreen
 
 STYLES = Path(__file__).resolve().parent.parent / "styles"
@@ -40,9 +45,21 @@ PANES = {
     "nodes": ("nodes", "node", "no"),
     "vms": ("vms", "vm", "vmi", "vmis"),
     "migrations": ("migrations", "migration", "mig", "vmim", "vmims"),
+    "instancetypes": (
+        "instancetypes",
+        "instancetype",
+        "it",
+        "preferences",
+        "preference",
+        "pref",
+    ),
+    "netpols": ("netpols", "netpol", "networkpolicies", "networkpolicy", "np"),
+    "metrics": ("metrics", "metric", "top"),
+    "health": ("health", "doctor"),
 }
 QUIT_WORDS = ("q", "q!", "quit", "exit")
 DATACENTER_WORDS = ("datacenters", "datacenter", "dc")
+PRESET_WORDS = ("presets", "preset", "sched")
 
 Connector = Callable[[str], Awaitable[Session]]
 
@@ -130,11 +147,15 @@ class KvtuiApp(App[None]):
         self.add_mode("nodes", lambda: NodesScreen(self.session, self.safety))
         self.add_mode("vms", lambda: VmsScreen(self.session, self.safety))
         self.add_mode("migrations", lambda: MigrationsScreen(self.session, self.safety))
+        self.add_mode("instancetypes", lambda: InstancetypesScreen(self.session, self.safety))
+        self.add_mode("netpols", lambda: NetpolsScreen(self.session, self.safety))
+        self.add_mode("metrics", lambda: MetricsScreen(self.session, self.safety))
+        self.add_mode("health", lambda: HealthScreen(self.session, self.safety))
 
     # -- commands ------------------------------------------------------------------------
     def run_command(self, text: str) -> None:
-        """`:nodes`, `:vms`, `:migrations`, `:dc`, `:ctx [name]`, `:q`, `:help`, `:arm`,
-        `:disarm`."""
+        """`:nodes`, `:vms`, `:migrations`, `:it`, `:np`, `:health`, `:dc`, `:ctx [name]`, `:q`,
+        `:help`, `:arm`, `:disarm`."""
         words = text.strip().lstrip(":").split()
         if not words:
             return
@@ -147,8 +168,9 @@ class KvtuiApp(App[None]):
                 self.switch_mode(mode)
                 return
         if word in DATACENTER_WORDS:
-            # The Seed is read through the infra connection: the app has no seed context yet.
             self.push_screen(DatacenterScreen(self.session, self.safety))
+        elif word in PRESET_WORDS:
+            self.push_screen(PresetsScreen(self.session, self.safety))
         elif word in ("ctx", "context", "contexts"):
             self.action_switch_context(args[0] if args else None)
         elif word in ("help", "h"):
@@ -160,7 +182,9 @@ class KvtuiApp(App[None]):
             self.refresh_bindings()
         else:
             self.notify(
-                f"unknown command :{word} (try :nodes, :vms, :migrations, :dc, :ctx, :q)",
+                f"unknown command :{word} "
+                "(try :nodes, :vms, :migrations, :metrics, :it, :np, :health, :dc, :presets, "
+                ":ctx, :q)",
                 severity="warning",
             )
 

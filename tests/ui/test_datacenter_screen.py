@@ -95,6 +95,20 @@ async def test_dc_opens_on_the_kubevirt_datacenter(app_factory: AppFactory) -> N
         await wait_screen(pilot, "NodesScreen")
 
 
+async def test_leaving_before_the_seed_answers_is_fine(app_factory: AppFactory) -> None:
+    """escape while the datacenters load: the late answer finds no screen and draws nothing."""
+    async with started(app_factory) as pilot:
+        for _ in range(3):
+            await press_line(pilot, "colon", "dc")
+            await wait_screen(pilot, "DatacenterScreen")
+            await pilot.press("escape")
+            await wait_screen(pilot, "NodesScreen")
+        await pilot.pause(0.5)
+        assert pilot.app.is_running
+        screen = await open_dc(pilot)
+        assert screen.dc is not None
+
+
 async def test_validation_follows_the_text_and_never_rewrites_it(
     app_factory: AppFactory,
 ) -> None:

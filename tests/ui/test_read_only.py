@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from textual.content import Content
 from textual.pilot import Pilot
-from textual.widgets import Static
+from textual.widgets import Input, Static
 
 from kvtui.ui.actions import ACTIONS
+from kvtui.ui.screens.netpol_explain import FIELDS as NETPOL_FIELDS
 from kvtui.ui.widgets.prompt import Prompt
 from kvtui.ui.widgets.status_header import StatusHeader
 from tests.ui.conftest import (
@@ -121,6 +122,20 @@ async def test_read_only_app_sends_no_write(app_factory: AppFactory, ui_sim) -> 
         await press_everything(pilot, [*WRITE_KEYS, "F"])
         await back_to(pilot, "VmsScreen", 1)
 
+        # The metrics pane: both views, every key.
+        await press_line(pilot, "colon", "metrics")
+        await wait_screen(pilot, "MetricsScreen")
+        await press_everything(pilot, [*WRITE_KEYS, "v", "z"])
+        await back_to(pilot, "MetricsScreen", 1)
+        await press_line(pilot, "colon", "vms")
+        await wait_screen(pilot, "VmsScreen")
+
+        # The scheduling presets: the editor, the preview, every write key.
+        await press_line(pilot, "colon", "presets")
+        await wait_screen(pilot, "PresetsScreen")
+        await press_everything(pilot, WRITE_KEYS)
+        await back_to(pilot, "VmsScreen", 1)
+
         # Commands that would arm writes, and the context picker.
         await press_line(pilot, "colon", "arm")
         await press_line(pilot, "colon", "ctx")
@@ -130,6 +145,60 @@ async def test_read_only_app_sends_no_write(app_factory: AppFactory, ui_sim) -> 
         plain = Content.from_markup(str(pilot.app.screen.query_one(StatusHeader).content)).plain
         assert "READ-ONLY" in plain and "ARMED" not in plain
         assert not pilot.app.safety.armed()
+
+        # Instance types: the pane and the VMs using one (describe, YAML and help are the
+        # screens every pane opens, pressed through above).
+        await press_line(pilot, "colon", "it")
+        await wait_screen(pilot, "InstancetypesScreen")
+        await wait_until(pilot, lambda: pilot.app.screen.catalog is not None, "instance types")
+        await wait_rows(pilot, 1)
+        assert_no_mutating_binding(pilot)
+        await press_everything(pilot)
+        await pilot.press("enter")
+        await wait_screen(pilot, "TemplateUsersScreen")
+        await press_everything(pilot, WRITE_KEYS)
+        await back_to(pilot, "InstancetypesScreen", 1)
+
+        # Network policies: the pane and its detail, then the explainer with a denied question
+        # whose fix `f` hands to the datacenter editor (where apply does not exist).
+        await press_line(pilot, "colon", "np")
+        await wait_screen(pilot, "NetpolsScreen")
+        await wait_rows(pilot, 9)
+        assert_no_mutating_binding(pilot)
+        await press_everything(pilot)
+        await pilot.press("r")
+        await wait_screen(pilot, "NetpolExplainScreen")
+        explainer = pilot.app.screen
+        question = ("10.200.20.0/24", "cluster-x7k2mq9p4d:kubevirt.io=virt-launcher", "22")
+        for field, value in zip(NETPOL_FIELDS, question, strict=True):
+            explainer.query_one(f"#{field}", Input).value = value
+        explainer.query_one(f"#{NETPOL_FIELDS[-1]}", Input).focus()
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: explainer.proposals, "the proposed fix")
+        await press_everything(pilot, WRITE_KEYS)
+        await pilot.press("f")
+        await wait_screen(pilot, "DatacenterScreen")
+        await wait_until(pilot, lambda: pilot.app.screen.showing_diff, "the proposed policy")
+        assert_no_mutating_binding(pilot)
+        await press_everything(pilot, WRITE_KEYS)
+        await back_to(pilot, "NetpolsScreen", 1)
+
+        # Health: the pane (the doctor reads, ctrl+r reads again) and the detail of a check
+        # whose mechanical fix is on screen as a diff (ctrl+f does not exist here).
+        await press_line(pilot, "colon", "health")
+        await wait_screen(pilot, "HealthScreen")
+        health = pilot.app.screen
+        await wait_until(pilot, lambda: health.report is not None, "the doctor's report")
+        await wait_rows(pilot, len(health.report.results))
+        assert_no_mutating_binding(pilot)
+        await press_everything(pilot)
+        assert current_table(pilot).move_cursor(("upgrade", "upgrade.lb-selector"))
+        await pilot.press("enter")
+        await wait_screen(pilot, "CheckDetailScreen")
+        assert pilot.app.screen.result.fix is not None
+        assert_no_mutating_binding(pilot)
+        await press_everything(pilot, [*WRITE_KEYS, "ctrl+r"])
+        await back_to(pilot, "HealthScreen", 1)
 
     requests = sim_requests(ui_sim)
     assert len(requests) > 20  # the recording did see the app

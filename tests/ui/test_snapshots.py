@@ -14,10 +14,23 @@ from textual.pilot import Pilot
 from textual.widgets import Static
 
 from kvtui.ui import actions
+from kvtui.ui.widgets.vm_sparklines import VmSparklines
 from tests.ui.conftest import AppFactory, wait_rows, wait_screen, wait_sync, wait_until
 from tests.ui.migration_history import recorded_migrations
 
 SIZES = {"80x24": (80, 24), "160x50": (160, 50)}
+
+
+@pytest.fixture(autouse=True)
+def _fixed_metrics(monkeypatch: pytest.MonkeyPatch) -> None:
+    """VM health's metrics line from fixed numbers: the live ones change by the second."""
+    from kvtui.ui.widgets import vm_sparklines
+    from tests.ui.test_metrics_snapshots import FixedSource
+
+    async def opened(*_args: object) -> FixedSource:
+        return FixedSource()
+
+    monkeypatch.setattr(vm_sparklines, "open_metrics_source", opened)
 
 
 @pytest.fixture(autouse=True)
@@ -43,6 +56,8 @@ async def health_ready(pilot: Pilot) -> None:
     await wait_screen(pilot, "VmHealthScreen")
     events = pilot.app.screen.query_one("#health-events", Static)
     await wait_until(pilot, lambda: "SuccessfulCreate" in str(events.content), "VM events")
+    line = pilot.app.screen.query_one(VmSparklines)
+    await wait_until(pilot, lambda: line.asked, "the metrics line")
 
 
 @pytest.mark.parametrize("size", SIZES)

@@ -131,6 +131,11 @@ class DatacenterScreen(ActionScreen):
         yield Footer()
 
     @property
+    def gone(self) -> bool:
+        """Left (or being taken down): a late answer has nothing to draw on."""
+        return not self.is_attached or self._pruning or not self.query("#dc-findings")
+
+    @property
     def editor(self) -> TextArea:
         return self.query_one(f"#{YAML}", TextArea)
 
@@ -152,9 +157,13 @@ class DatacenterScreen(ActionScreen):
             self.datacenters = await list_datacenters(self.seed.connection)
             self.storage = await infra_storage_classes(self.session.connection)
         except (KubeError, KubeconfigError) as exc:
+            if self.gone:  # left before the Seed answered
+                return
             self.query_one("#dc-summary", Static).update(
                 f"[b $error]Cannot read the datacenters:[/] {escape(str(exc))}"
             )
+            return
+        if self.gone:
             return
         if not self.datacenters:
             self.query_one("#dc-summary", Static).update("No KubeVirt datacenter on any Seed.")
@@ -171,7 +180,10 @@ class DatacenterScreen(ActionScreen):
         self, dc: Datacenter, edit: dict[str, Any] | None = None, *, keep: bool = False
     ) -> None:
         """Make `dc` the one edited: the editors get `edit` (its live block when None), or
-        keep what they hold."""
+        keep what they hold. Nothing to draw once the screen is gone (an apply that ended
+        after escape still counts: it is on the Seed and in the audit log)."""
+        if self.gone:
+            return
         self.dc = dc
         self.conflict = None
         self.query_one("#dc-conflict").display = False
@@ -205,11 +217,13 @@ class DatacenterScreen(ActionScreen):
         )
 
     async def load_edit(self, block: dict[str, Any], text: str | None = None) -> None:
-        """Both modes hold `block` (the YAML as `text` when given)."""
+        """Both modes hold `block` (the YAML as `text` when given). The form is drawn only
+        when it is shown: switching to it loads it from the YAML anyway."""
         text = block_yaml(block) if text is None else text
         self.editor.load_text(text)
         self._yaml_origin = (text, copy.deepcopy(block))
-        await self.form.load(block)
+        if self.mode == FORM:
+            await self.form.load(block)
 
     def paint_summary(self) -> None:
         if self.dc is None:
@@ -307,6 +321,8 @@ class DatacenterScreen(ActionScreen):
         if self._validate_timer is not None:
             self._validate_timer.stop()
             self._validate_timer = None
+        if self.gone:
+            return
         if self.mode == YAML:
             self.block, self.findings = validate_text(self.editor.text, self.storage)
         else:
@@ -494,6 +510,9 @@ class DatacenterScreen(ActionScreen):
 
     def show_conflict(self, conflict: DatacenterConflict) -> None:
         """Both sides next to each other; our text stays in the editor, nothing is applied."""
+        if self.gone:
+            self.notify(str(conflict), severity="error", timeout=12, markup=False)
+            return
         self.conflict = conflict
         theirs, ours = conflict_sides(conflict, self.block or conflict.ours)
         again = "" if self.safety.read_only else " P applies ours again, rebased onto theirs."

@@ -13,6 +13,7 @@ from kvtui.cluster import kinds
 from kvtui.cluster.errors import KubeError
 from kvtui.cluster.health import HealthReport, vm_health
 from kvtui.cluster.session import Session
+from kvtui.ui.widgets.vm_sparklines import VmSparklines
 
 REFRESH_SECONDS = 2.0
 
@@ -33,6 +34,7 @@ class VmHealthScreen(Screen[None]):
         )
         with VerticalScroll(id="health"):
             yield Static("Loading…", id="health-summary")
+            yield VmSparklines(self.session, self.namespace, self.vm_name)
             yield Static("", id="health-conditions")
             yield Static("", id="health-events")
         yield Footer()
