@@ -193,6 +193,17 @@ async def shoot(sim: SimHandle, out: Path, state: Path) -> list[Path]:
         await until(pilot, lambda: rows(pilot) == len(app.screen.report.results), "the rows")
         await pilot.pause(0.3)
         written.append(Path(app.save_screenshot("health.svg", str(out))))
+
+        # The metrics pane: the hottest VMs from the direct scrape (two scrapes give rates).
+        await pilot.press("colon", *"metrics", "enter")
+        await until(pilot, lambda: type(app.screen).__name__ == "MetricsScreen", ":metrics")
+        await until(
+            pilot,
+            lambda: bool(app.screen.vms) and all(u.cpu is not None for u in app.screen.vms),
+            "CPU rates",
+        )
+        await pilot.pause(0.3)
+        written.append(Path(app.save_screenshot("metrics.svg", str(out))))
     return written
 
 
