@@ -18,16 +18,19 @@ from prometheus_client.parser import text_string_to_metric_families
 from kvtui.cluster import kinds
 from kvtui.cluster.connection import Connection
 from kvtui.cluster.errors import KubeError
+from kvtui.cluster.metrics_queries import MIGRATION_SERIES
 
 HANDLER_LABEL = ("kubevirt.io", "virt-handler")
 METRICS_PORT = 8443  # virt-handler serves /metrics over HTTPS here
 SCRAPE_TIMEOUT = 5.0
 
-PROCESSED = "kubevirt_vmi_migration_data_processed_bytes"
-REMAINING = "kubevirt_vmi_migration_data_remaining_bytes"
-DIRTY_RATE = "kubevirt_vmi_migration_dirty_memory_rate_bytes"
-TRANSFER_RATE = "kubevirt_vmi_migration_memory_transfer_rate_bytes"
-FAMILIES = frozenset({PROCESSED, REMAINING, DIRTY_RATE, TRANSFER_RATE})
+# Each figure under its current KubeVirt name and the older ones (fact sheet §8): the name
+# listed first wins where a handler exports both.
+COLUMN_OF = {
+    name: (column, rank)
+    for column, names in MIGRATION_SERIES.items()
+    for rank, name in enumerate(names)
+}
 
 
 @dataclass(frozen=True)
@@ -71,13 +74,17 @@ def _parse(text: str, into: dict[tuple[str, str], dict[str, float]]) -> None:
         families = list(text_string_to_metric_families(text))
     except ValueError:
         return  # not Prometheus text: nothing to learn from this handler
+    ranks: dict[tuple[tuple[str, str], str], int] = {}
     for family in families:
         for sample in family.samples:
-            if sample.name not in FAMILIES:
+            column, rank = COLUMN_OF.get(sample.name, ("", 0))
+            if not column:
                 continue
             labels = sample.labels
             key = (labels.get("namespace", ""), labels.get("name", ""))
-            into.setdefault(key, {})[sample.name] = sample.value
+            if ranks.get((key, column), len(COLUMN_OF)) >= rank:
+                ranks[(key, column)] = rank
+                into.setdefault(key, {})[column] = sample.value
 
 
 async def scrape_migrations(
@@ -94,13 +101,13 @@ async def scrape_migrations(
             _parse(text, values)
     return {
         key: MigrationSample(
-            processed_bytes=int(found.get(PROCESSED, 0)),
-            remaining_bytes=int(found.get(REMAINING, 0)),
-            dirty_rate=float(found.get(DIRTY_RATE, 0.0)),
-            transfer_rate=float(found.get(TRANSFER_RATE, 0.0)),
+            processed_bytes=int(found.get("processed", 0)),
+            remaining_bytes=int(found.get("remaining", 0)),
+            dirty_rate=float(found.get("dirty_rate", 0.0)),
+            transfer_rate=float(found.get("transfer_rate", 0.0)),
         )
         for key, found in values.items()
-        if PROCESSED in found or REMAINING in found
+        if "processed" in found or "remaining" in found
     }
 
 

@@ -163,7 +163,7 @@ def test_parse_keeps_only_migration_series_and_survives_garbage() -> None:
     )
     found: dict = {}
     _parse(text, found)
-    assert found == {("ns", "vm-1"): {"kubevirt_vmi_migration_data_remaining_bytes": 42.0}}
+    assert found == {("ns", "vm-1"): {"remaining": 42.0}}
     _parse("this is { not prometheus", found)
     assert len(found) == 1
 

@@ -233,3 +233,34 @@ async def test_session_passes_the_node_and_audits_it(fresh_sim: SimHandle, tmp_p
 def test_refused_is_a_kube_error() -> None:
     """Screens and the CLI show any KubeError as it stands."""
     assert issubclass(MigrationRefused, KubeError)
+
+
+def test_old_and_new_migration_metric_names_give_the_same_sample() -> None:
+    """KubeVirt renamed the migration metrics (fact sheet §8): a handler of either age reads
+    the same; where both are exported the current name wins."""
+    from kvtui.cluster.migration_metrics import _parse
+
+    def text(prefix: str, processed: int) -> str:
+        labels = '{namespace="ns",name="vm"}'
+        return (
+            f"{prefix}_data_processed_bytes{labels} {processed}\n"
+            f"{prefix}_data_remaining_bytes{labels} 300\n"
+            f"{prefix}_dirty_memory_rate_bytes{labels} 50\n"
+            f"{prefix}_memory_transfer_rate_bytes{labels} 70\n"
+        )
+
+    for prefix in ("kubevirt_vmi_migration", "kubevirt_migrate_vmi"):
+        values: dict = {}
+        _parse(text(prefix, 100), values)
+        assert values[("ns", "vm")] == {
+            "processed": 100,
+            "remaining": 300,
+            "dirty_rate": 50,
+            "transfer_rate": 70,
+        }
+    both: dict = {}
+    _parse(text("kubevirt_migrate_vmi", 1) + text("kubevirt_vmi_migration", 2), both)
+    assert both[("ns", "vm")]["processed"] == 2
+    both = {}
+    _parse(text("kubevirt_vmi_migration", 2) + text("kubevirt_migrate_vmi", 1), both)
+    assert both[("ns", "vm")]["processed"] == 2
