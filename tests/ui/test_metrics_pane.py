@@ -150,3 +150,19 @@ async def test_vm_health_shows_cpu_and_memory_sparklines(app_factory: AppFactory
         text = str(line.render())
         assert "CPU" in text and "cores" in text and "Memory" in text and "GiB" in text
         assert "direct scrape" in text
+
+
+async def test_a_nodes_vms_show_the_nodes_numbers(app_factory: AppFactory) -> None:
+    """Drilling into a node: what its VMs use of the node's CPU and memory, with sparklines."""
+    from kvtui.ui.widgets.node_sparklines import NodeSparklines
+
+    async with started(app_factory) as pilot:
+        table = current_table(pilot)
+        assert table is not None
+        assert table.move_cursor(("", "kv-node-1"))
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: pilot.app.screen.query(NodeSparklines), "the node line")
+        line = pilot.app.screen.query_one(NodeSparklines)
+        await wait_until(pilot, lambda: line.asked >= 1, "an ask", 30)
+        text = str(line.render())
+        assert "VMs use CPU" in text and "/ 15.50" in text and "GiB" in text

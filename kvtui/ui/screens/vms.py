@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Hashable
 
+from textual.app import ComposeResult
+
 from kvtui.cluster import kinds
 from kvtui.cluster.cache import ChangeSet
 from kvtui.cluster.migrations import migration_targets
@@ -14,7 +16,8 @@ from kvtui.cluster.views import Migration, Node, Vm, Vmi
 from kvtui.ui.actions import Safety
 from kvtui.ui.screens.node_picker import NodePickerScreen
 from kvtui.ui.screens.pane import PaneScreen
-from kvtui.ui.widgets.resource_table import ColumnSpec
+from kvtui.ui.widgets.node_sparklines import NodeSparklines
+from kvtui.ui.widgets.resource_table import ColumnSpec, ResourceTable
 
 RIGHT = {"CPUS", "MEMORY", "AGE"}
 ROW_KINDS = {kinds.VMS.name, kinds.VMIS.name, kinds.VMIMS.name}
@@ -31,6 +34,13 @@ class VmsScreen(PaneScreen):
     def __init__(self, session: Session, safety: Safety, *, node: str | None = None) -> None:
         super().__init__(session, safety, subtitle=f"node {node}" if node else "")
         self.node = node
+
+    def compose(self) -> ComposeResult:
+        """A node's VMs (drilled down from Nodes) get the node's live numbers above them."""
+        for widget in super().compose():
+            if self.node and isinstance(widget, ResourceTable):
+                yield NodeSparklines(self.session, self.node)
+            yield widget
 
     def _migrations(self) -> dict[tuple[str, str], Migration]:
         """The newest migration of each VMI (running ones win over finished ones)."""

@@ -20,11 +20,13 @@ ASK_EVERY = 5.0
 WINDOW = 900.0
 
 
-class VmSparklines(Static):
-    def __init__(self, session: Session, namespace: str, name: str) -> None:
-        super().__init__("[dim]Metrics: asking…[/]", classes="vm-sparklines")
+class SparklineLine(Static):
+    """A line of numbers asked of the metrics source every ASK_EVERY seconds while shown;
+    subclasses say what to ask (`text`)."""
+
+    def __init__(self, session: Session) -> None:
+        super().__init__("[dim]Metrics: asking…[/]", classes="sparklines")
         self.session = session
-        self.ref = VmRef(namespace, name)
         self.source: MetricsSource | None = None
         self.asked = 0
 
@@ -49,22 +51,34 @@ class VmSparklines(Static):
         source = self.source
         assert source is not None
         try:
-            now = await source.vm_usage(self.ref)
-            cpu = await source.vm_history(VmMetric.CPU, [self.ref], WINDOW)
-            memory = await source.vm_history(VmMetric.MEMORY, [self.ref], WINDOW)
+            self.update(await self.text(source))
         except MetricsError as exc:
             self.update(f"[dim]Metrics: {escape(str(exc))}[/]")
-            return
         finally:
             self.asked += 1
+
+    async def text(self, source: MetricsSource) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+class VmSparklines(SparklineLine):
+    """CPU and memory of one VM (the VM health screen)."""
+
+    def __init__(self, session: Session, namespace: str, name: str) -> None:
+        super().__init__(session)
+        self.ref = VmRef(namespace, name)
+
+    async def text(self, source: MetricsSource) -> str:
+        now = await source.vm_usage(self.ref)
+        cpu = await source.vm_history(VmMetric.CPU, [self.ref], WINDOW)
+        memory = await source.vm_history(VmMetric.MEMORY, [self.ref], WINDOW)
         usage = now.value
         if usage is None:
-            self.update(f"[dim]Metrics: no numbers for this VM ({escape(now.source.label)})[/]")
-            return
+            return f"[dim]Metrics: no numbers for this VM ({escape(now.source.label)})[/]"
         memory_text = size(usage.memory)
         if usage.memory_total:
             memory_text += f" / {size(usage.memory_total)}"
-        self.update(
+        return (
             f"[b]CPU[/] {sparkline(cpu.value.get(self.ref, ()))} {cores(usage.cpu)} cores   "
             f"[b]Memory[/] {sparkline(memory.value.get(self.ref, ()))} {memory_text}   "
             f"[dim]{escape(now.source.label)}, last 15m[/]"
