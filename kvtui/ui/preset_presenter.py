@@ -87,8 +87,9 @@ def result_markup(result: PresetResult, dry_run: bool) -> str:
     if restart:
         names = ", ".join(f"{ns}/{name}" for ns, name in restart)
         lines.append(
-            f"[$warning]Running VMs keep their old placement until their next restart or "
-            f"migration:[/] {escape(names)}. T live-migrates them now."
+            f"[$warning]Running VMs keep their old placement until they restart (a live "
+            f"migration applies node affinity only where KubeVirt's LiveUpdate rollout "
+            f"strategy pushes it to the VMI):[/] {escape(names)}. T live-migrates them now."
         )
     replaced = result.replaced
     if replaced:
