@@ -204,6 +204,13 @@ async def shoot(sim: SimHandle, out: Path, state: Path) -> list[Path]:
         )
         await pilot.pause(0.3)
         written.append(Path(app.save_screenshot("metrics.svg", str(out))))
+
+        # The instance types and preferences, with how many VMs use each.
+        await pilot.press("colon", *"it", "enter")
+        await until(pilot, lambda: type(app.screen).__name__ == "InstancetypesScreen", ":it")
+        await until(pilot, lambda: rows(pilot) >= 10, "the instance types")
+        await pilot.pause(0.3)
+        written.append(Path(app.save_screenshot("instancetypes.svg", str(out))))
     return written
 
 
