@@ -73,6 +73,20 @@ def merge_patch(old: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, Any
     return patch
 
 
+def guarded_patch(
+    before: Mapping[str, Any],
+    after: Mapping[str, Any],
+    resource_version: str,
+    at: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """The merge patch of an object whose fields at `at` go from `before` to `after`, guarded
+    by the resourceVersion it was read at (a 409 instead of overwriting someone's change)."""
+    patch: dict[str, Any] = merge_patch(before, after)
+    for key in reversed(at):
+        patch = {key: patch}
+    return {"metadata": {"resourceVersion": resource_version}, **patch}
+
+
 def apply_merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7386 applied to a copy of `target`, as the API server does it."""
     if not isinstance(patch, Mapping):

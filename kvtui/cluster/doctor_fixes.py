@@ -21,7 +21,7 @@ from typing import Any
 
 from kvtui.cluster import kinds
 from kvtui.cluster.connection import Connection
-from kvtui.cluster.datacenter_apply import MERGE_PATCH, diff_lines, merge_patch, same_json
+from kvtui.cluster.datacenter_apply import MERGE_PATCH, diff_lines, guarded_patch, same_json
 from kvtui.cluster.errors import Conflict, KubeError
 
 __all__ = [
@@ -115,10 +115,7 @@ class FixTarget:
 
     def body(self) -> dict[str, Any]:
         """The merge patch: the changed fields only, guarded by the resourceVersion."""
-        return {
-            "metadata": {"resourceVersion": self.resource_version},
-            **merge_patch(self.before, self.after),
-        }
+        return guarded_patch(self.before, self.after, self.resource_version)
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from typing import Any
 
 from kvtui.cluster import kinds
 from kvtui.cluster.connection import Connection
-from kvtui.cluster.datacenter_apply import MERGE_PATCH, diff_lines, merge_patch, same_json
+from kvtui.cluster.datacenter_apply import MERGE_PATCH, diff_lines, guarded_patch, same_json
 from kvtui.cluster.errors import Conflict, KubeError, NotFound
 from kvtui.cluster.presets import (
     PRESET_LABEL,
@@ -51,12 +51,6 @@ def _at(obj: Mapping[str, Any], path: Iterable[str]) -> dict[str, Any]:
     for key in path:
         obj = obj.get(key) or {}
     return dict(obj)
-
-
-def _nest(path: tuple[str, ...], value: dict[str, Any]) -> dict[str, Any]:
-    for key in reversed(path):
-        value = {key: value}
-    return value
 
 
 # -- planning ------------------------------------------------------------------------------
@@ -96,10 +90,7 @@ class PresetChange:
 
     def body(self) -> dict[str, Any]:
         """The merge patch: the changed fields only, guarded by the resourceVersion."""
-        return {
-            "metadata": {"resourceVersion": self.resource_version},
-            **_nest(self.base, merge_patch(self.before, self.after)),
-        }
+        return guarded_patch(self.before, self.after, self.resource_version, self.base)
 
 
 def machine_deployment_scheduling(md: Mapping[str, Any]) -> dict[str, Any]:

@@ -252,10 +252,8 @@ async def test_machine_deployment_dry_run_then_apply(conn: Connection, kubectl: 
     again = plan_machine_deployment(after, PRESET)
     same = await apply_change(conn, again, record=record)
     assert not same.sent and len(audit) == 2
-    assert (
-        get(kubectl, md_kind, PROD, "prod-eu-workers")["metadata"]["resourceVersion"]
-        == (after["metadata"]["resourceVersion"])
-    )
+    # (no version check here: the simulated machine-controller may write status meanwhile)
+    assert get(kubectl, md_kind, PROD, "prod-eu-workers")["spec"] == after["spec"]
 
 
 @pytest.mark.kubectl
