@@ -246,7 +246,8 @@ def test_a_vm_picks_the_preset_up_on_restart_and_keeps_it_on_migration(
     vmi_before = get(kubectl, "vmi", STAGING, "bastion")
     proc = on(cluster, "preset", "apply", "zone-b-only", "--target", target, "--yes")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert f"next restart or live migration: {STAGING}/bastion" in proc.stdout
+    assert "old placement until they restart" in proc.stdout
+    assert f"to the VMI): {STAGING}/bastion" in proc.stdout
     vm = get(kubectl, "vm", STAGING, "bastion")
     required = vm["spec"]["template"]["spec"]["affinity"]["nodeAffinity"][
         "requiredDuringSchedulingIgnoredDuringExecution"

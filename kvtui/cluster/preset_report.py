@@ -141,8 +141,9 @@ def result_text(result: PresetResult, dry_run: bool) -> str:
         names = ", ".join(f"{ns}/{name}" for ns, name in restart)
         will = "would keep" if dry_run else "keep"
         lines.append(
-            f"Running VMs {will} their old placement until their next restart or live "
-            f"migration: {names}"
+            f"Running VMs {will} their old placement until they restart (a live migration "
+            "applies node affinity only where KubeVirt's LiveUpdate rollout strategy pushes it "
+            f"to the VMI): {names}"
         )
     replaced = result.replaced
     if replaced:
