@@ -8,7 +8,7 @@ from typing import Any
 
 from kvtui.cluster import kinds
 from kvtui.cluster.doctor_fixes import CDI_GATES, HONOR_WFFC, cdi_feature_gate_fix, monitoring_fix
-from kvtui.cluster.doctor_kubevirt import operator_state, version_outcome
+from kvtui.cluster.doctor_kubevirt import missing_operator, operator_state, version_outcome
 from kvtui.cluster.doctor_model import CheckSpec, Outcome, failure, ok, warning
 from kvtui.cluster.doctor_observe import STORAGE, Observed, monitoring_namespace
 
@@ -38,18 +38,19 @@ def _at(obj: Any, path: tuple[str, ...]) -> Any:
 
 
 def installed(observed: Observed) -> Outcome:
-    found = observed.installed(kinds.CDIS)
     steps = [
         "Install CDI as the guide says: export RELEASE=<supported version>; kubectl apply -f "
         f"{CDI_RELEASES}/${{RELEASE}}/cdi-operator.yaml, then kubectl apply -f "
         f"{CDI_RELEASES}/${{RELEASE}}/cdi-cr.yaml.",
     ]
-    if found is None:
-        reason = observed.read(kinds.CDIS).reason()
-        return failure("CDI is not installed: VMs get no disks", [reason], instructions=steps)
-    if not found:
-        return failure("no CDI CR: the CDI operator has nothing to deploy", instructions=steps)
-    return operator_state(observed.cdi(), "CDI")
+    _, missing = missing_operator(
+        observed,
+        kinds.CDIS,
+        "CDI is not installed: VMs get no disks",
+        "no CDI CR: the CDI operator has nothing to deploy",
+        steps,
+    )
+    return missing if missing is not None else operator_state(observed.cdi(), "CDI")
 
 
 def version(observed: Observed) -> Outcome:

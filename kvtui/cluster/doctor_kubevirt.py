@@ -80,18 +80,35 @@ def operator_state(cr: dict[str, Any], what: str) -> Outcome:
     return ok(f"{what} {_name(cr)} is Deployed" + (f" ({version})" if version else ""), evidence)
 
 
+def missing_operator(
+    observed: Observed, kind: kinds.Kind, not_installed: str, no_cr: str, steps: list[str]
+) -> tuple[list[dict] | None, Outcome | None]:
+    """The CRs of an operator (KubeVirt, CDI), or the failure when it is not installed (the
+    API is not served: the read's reason is the evidence) or has no CR to deploy."""
+    found = observed.installed(kind)
+    if found is None:
+        reason = observed.read(kind).reason()
+        return None, failure(not_installed, [reason], instructions=steps)
+    if not found:
+        return found, failure(no_cr, instructions=steps)
+    return found, None
+
+
 def installed(observed: Observed) -> Outcome:
-    found = observed.installed(kinds.KUBEVIRTS)
     steps = [
         "Install KubeVirt as the guide says: export RELEASE=<supported version>; kubectl apply "
         f"-f {KUBEVIRT_RELEASES}/${{RELEASE}}/kubevirt-operator.yaml, then kubectl apply -f "
         f"{KUBEVIRT_RELEASES}/${{RELEASE}}/kubevirt-cr.yaml with the guide's feature gates.",
     ]
-    if found is None:
-        reason = observed.read(kinds.KUBEVIRTS).reason()
-        return failure("KubeVirt is not installed", [reason], instructions=steps)
-    if not found:
-        return failure("no KubeVirt CR: the operator has nothing to deploy", instructions=steps)
+    found, missing = missing_operator(
+        observed,
+        kinds.KUBEVIRTS,
+        "KubeVirt is not installed",
+        "no KubeVirt CR: the operator has nothing to deploy",
+        steps,
+    )
+    if missing is not None or found is None:
+        return missing or failure("KubeVirt is not installed")
     outcome = operator_state(observed.kubevirt(), "KubeVirt")
     if len(found) > 1:
         extra = f"{len(found)} KubeVirt CRs: {', '.join(_name(cr) for cr in found)}"
