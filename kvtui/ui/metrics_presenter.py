@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 import humanize
 from textual.markup import escape
 
+from kvtui.cluster.doctor_model import CheckResult
 from kvtui.cluster.metrics_model import (
     MigrationCounts,
     NodeUsage,
@@ -174,3 +175,21 @@ def summary_line(phases: Mapping[str, int] | None, migrations: MigrationCounts |
         waiting = migrations.pending + migrations.scheduling
         parts.append(f"[b]Migrations[/b] {migrations.running} running, {waiting} pending, {failed}")
     return "   ".join(parts)
+
+
+def setup_line(results: Sequence[CheckResult]) -> str:
+    """The monitoring setup in one line: each link's mark, then what to do about the first
+    one that is not right."""
+    if not results:
+        return ""
+    marks = {"ok": "[$success]✓[/]", "warning": "[$warning]![/]", "failure": "[$error]✗[/]"}
+    links = " ".join(
+        f"{marks.get(str(r.status), '[dim]?[/]')} {escape(r.id.removeprefix('monitoring.'))}"
+        for r in results
+    )
+    line = f"[b]Monitoring setup[/b] {links}"
+    wrong = next((r for r in results if str(r.status) != "ok"), None)
+    if wrong is not None:
+        todo = wrong.instructions[0] if wrong.instructions else ""
+        line += f"\n  {escape(wrong.summary)}" + (f": {escape(todo)}" if todo else "")
+    return line

@@ -48,6 +48,20 @@ def control(screen: DatacenterScreen, kind: type, *path: Any, role: str | None =
     raise AssertionError(f"no {kind.__name__} at {path_text(path)}")
 
 
+async def wait_control(
+    pilot: Pilot, screen: DatacenterScreen, kind: type, *path: Any, role: str | None = None
+) -> Any:
+    """`control`, once the form shows it (it may be drawing itself again right now)."""
+
+    def shown() -> Any:
+        try:
+            return control(screen, kind, *path, role=role)
+        except AssertionError:
+            return None
+
+    return await wait_until(pilot, shown, f"{kind.__name__} at {path_text(path)}")
+
+
 def button(screen: DatacenterScreen, op: str, *path: Any, index: Any = None) -> ItemButton:
     for widget in screen.form.query(ItemButton):
         if widget.path == path and widget.op == op and widget.index == index:
@@ -76,7 +90,7 @@ async def press_button(pilot: Pilot, screen: DatacenterScreen, widget: ItemButto
 async def type_into(pilot: Pilot, screen: DatacenterScreen, widget: FieldInput, text: str) -> None:
     """Focus an input, clear it and type `text` key by key, as a person would."""
     widget.focus()
-    await pilot.pause()
+    await wait_until(pilot, lambda: widget.has_focus, "the focus")
     widget.value = ""
     await pilot.press(*text)
     await validated(pilot, screen)
@@ -280,7 +294,7 @@ async def test_image_map_keys_rename_and_refuse_duplicates(app_factory: AppFacto
         ]
         assert any("used twice" in f.message for f in screen.errors)
 
-        key = control(screen, FieldInput, *systems, "ubuntu", first, role="key")
+        key = await wait_control(pilot, screen, FieldInput, *systems, "ubuntu", first, role="key")
         await type_into(pilot, screen, key, "26.04")
         await pilot.press("enter")
         await validated(pilot, screen)

@@ -87,6 +87,11 @@ async def test_direct_scrape_ranks_the_hot_vms_first(app_factory: AppFactory) ->
         cpus = [u.cpu for u in screen.vms]
         assert cpus == sorted(cpus, reverse=True)
         assert "VMIs" in str(screen.query_one("#metrics-summary").render())
+        # The monitoring setup, link by link: the default scenario runs no Prometheus.
+        setup = str(screen.query_one("#metrics-setup").render())
+        assert setup.startswith("Monitoring setup") and "fields" in setup
+        assert {r.id for r in screen.setup} >= {"monitoring.fields", "monitoring.series"}
+        assert any(str(r.status) != "ok" for r in screen.setup)
 
         await pilot.press("v")  # the nodes: every node, the VMs each runs
         await wait_until(pilot, lambda: screen.view == "nodes" and screen.nodes, "the nodes")

@@ -18,6 +18,7 @@ from textual.app import ComposeResult
 from textual.widgets import Static
 
 from kvtui.cluster.cache import ChangeSet
+from kvtui.cluster.doctor_model import CheckResult
 from kvtui.cluster.kinds import Kind
 from kvtui.cluster.metrics_model import (
     MetricsError,
@@ -31,6 +32,7 @@ from kvtui.cluster.metrics_model import (
     VmUsage,
 )
 from kvtui.cluster.metrics_source import MetricsSource, open_metrics_source
+from kvtui.cluster.monitoring_check import check_monitoring, prometheus_api
 from kvtui.cluster.presenters import Row
 from kvtui.cluster.session import Session, Target
 from kvtui.ui.actions import Safety
@@ -38,6 +40,7 @@ from kvtui.ui.metrics_presenter import (
     NODE_COLUMNS,
     VM_COLUMNS,
     node_row,
+    setup_line,
     source_line,
     summary_line,
     vm_row,
@@ -84,12 +87,14 @@ class MetricsScreen(PaneScreen):
         self.asked = 0
         self.started = time.monotonic()
         self._asking = asyncio.Lock()  # the poll and a key never ask at the same time
+        self.setup: list[CheckResult] = []  # the monitoring setup check, once per opening
 
     def compose(self) -> ComposeResult:
         for widget in super().compose():
             if isinstance(widget, ResourceTable):
                 yield Static("", id="metrics-source")
                 yield Static("", id="metrics-summary")
+                yield Static("", id="metrics-setup")
             yield widget
 
     def on_mount(self) -> None:
@@ -116,6 +121,9 @@ class MetricsScreen(PaneScreen):
         self.source = await open_metrics_source(
             session.connection, session.cache.items, session.prometheus
         )
+        self.setup = await check_monitoring(session.connection, prometheus_api(self.source))
+        if self.is_attached:
+            self.query_one("#metrics-setup", Static).update(setup_line(self.setup))
         while True:
             if self.is_current or not self.asked:
                 await self.refresh_numbers()
