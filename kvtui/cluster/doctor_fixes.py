@@ -17,12 +17,13 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from kvtui.cluster import kinds
 from kvtui.cluster.connection import Connection
-from kvtui.cluster.datacenter_apply import MERGE_PATCH, diff_lines, guarded_patch, same_json
+from kvtui.cluster.datacenter_apply import MERGE_PATCH
 from kvtui.cluster.errors import Conflict, KubeError
+from kvtui.cluster.object_change import ObjectChange
 
 __all__ = [
     "SERVICES",
@@ -83,7 +84,7 @@ def fragment(obj: Mapping[str, Any], paths: Iterable[Path]) -> dict[str, Any]:
 
 # -- what a fix is -------------------------------------------------------------------------
 @dataclass(frozen=True)
-class FixTarget:
+class FixTarget(ObjectChange):
     """One object a fix patches: the fields at `paths` as read (`before`) and as fixed."""
 
     kind: kinds.Kind
@@ -94,28 +95,7 @@ class FixTarget:
     before: dict[str, Any]
     after: dict[str, Any]
 
-    @property
-    def target(self) -> str:
-        """The audit log's name for the object: `service/cluster-x/a8d…`, `cdi/cdi`."""
-        short = self.kind.name.lower()
-        return f"{short}/{self.namespace}/{self.name}" if self.namespace else f"{short}/{self.name}"
-
-    @property
-    def changed(self) -> bool:
-        return not same_json(self.before, self.after)
-
-    def diff(self) -> list[tuple[str, str]]:
-        """The change as kinded unified-diff lines ("header", "add", "remove", "context")."""
-        return diff_lines(
-            self.before,
-            self.after,
-            old_label=f"{self.target} (live)",
-            new_label=f"{self.target} (fixed)",
-        )
-
-    def body(self) -> dict[str, Any]:
-        """The merge patch: the changed fields only, guarded by the resourceVersion."""
-        return guarded_patch(self.before, self.after, self.resource_version)
+    after_label: ClassVar[str] = "fixed"
 
 
 @dataclass(frozen=True)

@@ -21,8 +21,9 @@ from typing import Any
 
 from kvtui.cluster import kinds
 from kvtui.cluster.connection import Connection
-from kvtui.cluster.datacenter_apply import MERGE_PATCH, diff_lines, guarded_patch, same_json
+from kvtui.cluster.datacenter_apply import MERGE_PATCH
 from kvtui.cluster.errors import Conflict, KubeError, NotFound
+from kvtui.cluster.object_change import ObjectChange
 from kvtui.cluster.presets import (
     PRESET_LABEL,
     Preset,
@@ -55,7 +56,7 @@ def _at(obj: Mapping[str, Any], path: Iterable[str]) -> dict[str, Any]:
 
 # -- planning ------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class PresetChange:
+class PresetChange(ObjectChange):
     """One object's scheduling fields as they are (`before`) and as the preset makes them
     (`after`), both relative to `base` (the cloudProviderSpec of an MD, a VM's template)."""
 
@@ -70,27 +71,16 @@ class PresetChange:
     md_vms: tuple[str, ...] = ()  # for an MD: VMs whose pods carry its `md` label, if known
 
     @property
-    def target(self) -> str:
-        """The audit log's name for the object: `machinedeployment/ns/name`, `vm/ns/name`."""
-        short = "vm" if self.kind == kinds.VMS else self.kind.name.lower()
-        return f"{short}/{self.namespace}/{self.name}"
+    def short_kind(self) -> str:
+        return "vm" if self.kind == kinds.VMS else self.kind.name.lower()
 
     @property
-    def changed(self) -> bool:
-        return not same_json(self.before, self.after)
+    def after_label(self) -> str:  # type: ignore[override]
+        return f"preset {self.preset}"
 
-    def diff(self) -> list[tuple[str, str]]:
-        """The change as kinded unified-diff lines (empty when nothing changes)."""
-        return diff_lines(
-            self.before,
-            self.after,
-            old_label=f"{self.target} (live)",
-            new_label=f"{self.target} (preset {self.preset})",
-        )
-
-    def body(self) -> dict[str, Any]:
-        """The merge patch: the changed fields only, guarded by the resourceVersion."""
-        return guarded_patch(self.before, self.after, self.resource_version, self.base)
+    @property
+    def patch_at(self) -> tuple[str, ...]:
+        return self.base
 
 
 def machine_deployment_scheduling(md: Mapping[str, Any]) -> dict[str, Any]:
