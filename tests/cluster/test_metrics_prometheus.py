@@ -36,7 +36,15 @@ from kvtui.cluster.monitoring_check import check_monitoring
 from kvtui.prometheus_runner import PrometheusRunner, ScrapeTarget, WebTls
 from kvtui.sim.runner import SimHandle, running_simulator
 from kvtui.sim.tls import make_serving_cert
-from tests.cluster.metrics_helpers import close_to, declared_hot, hot_scenario, model, opened, vmis
+from tests.cluster.metrics_helpers import (
+    WOBBLE,
+    close_to,
+    declared_hot,
+    hot_scenario,
+    model,
+    opened,
+    vmis,
+)
 from tests.conftest import require_tool
 from tests.sim.http_helpers import trusting_session
 
@@ -137,9 +145,10 @@ async def test_every_question_matches_the_simulated_cluster(
         now = time.time()
         assert 2 <= len(history) <= 11
         assert all(now - 31 <= t <= now + 1 for t, _ in history)
-        assert close_to(
-            history[-1][1], expected[ref]["cpu"], 0.1
-        )  # older ones: Prometheus warming up
+        # The last point of a range is up to one step older than `expected` (taken now), and
+        # the simulated load wobbles by WOBBLE meanwhile (a run under load saw 10% apart);
+        # older points: Prometheus warming up.
+        assert close_to(history[-1][1], expected[ref]["cpu"], WOBBLE)
         node = hottest[0].node
         vms = (await src.node_history(NodeMetric.VMS, [node], window=20, points=5)).value[node]
         assert vms[-1][1] == nodes[node].vms
