@@ -161,7 +161,12 @@ async def test_a_drain_interrupted_by_quitting_resumes_on_reopen(
     set_faults(ui_sim, stall_migrations=[])
     async with started(app_factory) as pilot:
         await wait_until(pilot, lambda: "kv-node-1" in pilot.app.drains, "the resumed drain")
-        assert any("Resumed the drain of kv-node-1" in n for n in notes(pilot))
+        # The drain is registered a moment before the app says so (seen under load).
+        await wait_until(
+            pilot,
+            lambda: any("Resumed the drain of kv-node-1" in n for n in notes(pilot)),
+            "the resume notice",
+        )
         resumed = pilot.app.drains["kv-node-1"]
         assert [i.name for i in resumed.items] == names
         await select(pilot, "kv-node-1")
