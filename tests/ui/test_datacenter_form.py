@@ -76,9 +76,15 @@ def note(screen: DatacenterScreen, *path: Any) -> str:
 
 
 async def validated(pilot: Pilot, screen: DatacenterScreen) -> None:
-    """Until the debounced validation of the last edit has run."""
+    """Until the debounced validation of the last edit has run (in the form: has seen every
+    change the form announced)."""
     await pilot.pause(0.1)
-    await wait_until(pilot, lambda: screen._validate_timer is None, "the validation")
+    await wait_until(
+        pilot,
+        lambda: screen._validate_timer is None
+        and (screen.mode != FORM or screen.checked_changes == screen.form.changes),
+        "the validation",
+    )
 
 
 async def press_button(pilot: Pilot, screen: DatacenterScreen, widget: ItemButton) -> None:
@@ -172,6 +178,7 @@ async def test_lists_add_remove_reorder_and_show_errors_at_the_item(
             "10.0.0.11",
             "10.0.0.300",
         ]
+        await wait_until(pilot, lambda: len(screen.errors) == 1, "the bad address found")
         [error] = screen.errors
         assert error.path == "dnsConfig.nameservers[2]"
         assert "10.0.0.300" in note(screen, *servers, 2)  # under the item that is wrong
@@ -251,6 +258,7 @@ async def test_policy_spec_editor_holds_a_syntax_error_without_losing_it(
         bad = good.replace("cidr: 10.200.10.0/24", "cidr: [10.200.10.0/24")
         spec.replace(bad, spec.document.start, spec.document.end)
         await validated(pilot, screen)
+        await wait_until(pilot, lambda: len(screen.errors) == 1, "the syntax error found")
         [error] = screen.errors
         assert error.path == "customNetworkPolicies[0].spec" and "YAML syntax" in error.message
         assert "YAML syntax" in note(screen, "customNetworkPolicies", 0, "spec")
@@ -375,7 +383,9 @@ async def test_the_seed_is_read_and_written_on_its_own_context(
         async with app.run_test(size=(160, 50)) as pilot:
             await wait_sync(pilot, len(NODES))
             screen = await open_dc(pilot, yaml=False)
-            assert control(screen, FieldSelect, "vmEvictionStrategy").value == "External"
+            eviction = control(screen, FieldSelect, "vmEvictionStrategy")
+            # A select takes its value when mounted, which may follow the form's drawing.
+            await wait_until(pilot, lambda: eviction.value == "External", "the Seed's value")
             await choose(pilot, screen, control(screen, FieldSelect, "dnsPolicy"), "Default")
             await pilot.press("escape")
             await pilot.press("W")

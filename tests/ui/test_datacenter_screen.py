@@ -59,7 +59,8 @@ async def open_dc(pilot: Pilot, *, yaml: bool = True) -> DatacenterScreen:
     await wait_screen(pilot, "DatacenterScreen")
     screen = pilot.app.screen
     assert isinstance(screen, DatacenterScreen)
-    await wait_until(pilot, lambda: screen.dc is not None, "the datacenter")
+    # The block is there once the editors hold the datacenter (the form draws after `dc`).
+    await wait_until(pilot, lambda: screen.block is not None, "the datacenter in the editors")
     if yaml:
         await pilot.press("Y")
         await wait_until(pilot, lambda: screen.mode == YAML, "the YAML mode")

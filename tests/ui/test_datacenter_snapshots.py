@@ -33,7 +33,7 @@ async def dc_ready(pilot: Pilot, *, yaml: bool = True) -> DatacenterScreen:
     await wait_screen(pilot, "DatacenterScreen")
     screen = pilot.app.screen
     assert isinstance(screen, DatacenterScreen)
-    await wait_until(pilot, lambda: screen.dc is not None, "the datacenter")
+    await wait_until(pilot, lambda: screen.block is not None, "the datacenter in the editors")
     if yaml:
         await pilot.press("Y")
         await wait_until(pilot, lambda: screen.mode == YAML, "the YAML mode")

@@ -116,7 +116,7 @@ async def test_read_only_app_sends_no_write(app_factory: AppFactory, ui_sim) -> 
         # The datacenter editor: its form and its YAML mode, edited, then every write key.
         await press_line(pilot, "colon", "dc")
         await wait_screen(pilot, "DatacenterScreen")
-        await wait_until(pilot, lambda: pilot.app.screen.dc is not None, "the datacenter")
+        await wait_until(pilot, lambda: pilot.app.screen.block is not None, "the datacenter")
         await press_everything(pilot, [*WRITE_KEYS, "F"])
         await pilot.press("Y")
         await press_everything(pilot, [*WRITE_KEYS, "F"])

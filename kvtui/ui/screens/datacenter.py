@@ -101,6 +101,7 @@ class DatacenterScreen(ActionScreen):
         self.storage: list[dict] | None = None  # the infra cluster's StorageClasses
         self.block: dict[str, Any] | None = None  # the edit, None while the YAML does not parse
         self.findings: list[Finding] = []
+        self.checked_changes = 0  # the form's change count the last check saw
         self.conflict: DatacenterConflict | None = None
         self.applied: Applied | None = None  # the last real apply here, for undo
         self.applied_dc: Datacenter | None = None
@@ -327,6 +328,7 @@ class DatacenterScreen(ActionScreen):
             self.block, self.findings = validate_text(self.editor.text, self.storage)
         else:
             block = self.form.block
+            self.checked_changes = self.form.changes
             self.findings = self.form.problem_findings + validate(block, self.storage)
             self.block = copy.deepcopy(block)
             self.form.show_findings(self.findings)

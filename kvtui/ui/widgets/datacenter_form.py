@@ -117,6 +117,8 @@ class DatacenterForm(VerticalScroll):
         self.block: dict[str, Any] = {}
         self.problems: dict[str, Finding] = {}  # by path: what the block cannot hold yet
         self._help: dict[Path, str] = {}
+        self._findings: list[Finding] = []
+        self.changes = 0  # how many changes were announced: the screen checks it caught up
 
     # -- the block in and out ---------------------------------------------------------------
     async def load(self, block: dict[str, Any]) -> None:
@@ -139,8 +141,16 @@ class DatacenterForm(VerticalScroll):
             await self.rebuild()
 
     def show_findings(self, findings: list[Finding]) -> None:
-        """Each finding under the field it is about: the nearest field shown in the form."""
+        """Each finding under the field it is about: the nearest field shown in the form.
+        Kept, so that a rebuild (which may be under way right now) shows them again."""
+        self._findings = list(findings)
+        self._place_findings()
+
+    def _place_findings(self) -> None:
+        findings = self._findings
         notes = {n.path_text: n for n in self.query(FieldNotes)}
+        if "" not in notes:  # mid-rebuild: the rebuild places them when it is done
+            return
         placed: dict[str, list[Finding]] = {p: [] for p in notes}
         for finding in findings:
             placed[_nearest(finding.path, notes)].append(finding)
@@ -159,6 +169,7 @@ class DatacenterForm(VerticalScroll):
             where = _moved_key(where, *moved)
         self._help.clear()
         await self.recompose()
+        self._place_findings()
         if where is not None:
             for control in self.query("*"):
                 if _focus_key(control) == where:
@@ -323,6 +334,7 @@ class DatacenterForm(VerticalScroll):
         return spec
 
     def _changed(self) -> None:
+        self.changes += 1
         self.post_message(self.Changed())
 
     def _set(self, path: Path, value: Any) -> None:
