@@ -173,7 +173,10 @@ class DirectScrapeSource:
         return MetricsUnavailable(label, f"no virt-handler answered: {failures[0]}")
 
     async def _scrape(self, node: str, handler: _Handler) -> int:
-        handler.tried = self.clock()
+        # Stamped when asked, as Prometheus stamps a scrape: the handler renders its counters
+        # right away, while the answer may wait long in a busy event loop.
+        at, mono = time.time(), self.clock()
+        handler.tried = mono
         try:
             text = await self.connection.get_text(metrics_path(*handler.pod), timeout=self.timeout)
         except KubeError as exc:
@@ -181,7 +184,6 @@ class DirectScrapeSource:
             return 0
         self.traffic.add(len(text))
         handler.size = len(text)
-        at, mono = time.time(), self.clock()
         try:
             if len(text) > _PARSE_IN_THREAD:
                 scrape = await asyncio.to_thread(parse_handler_text, text, at, mono)
