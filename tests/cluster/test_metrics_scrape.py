@@ -84,6 +84,40 @@ async def test_rates_between_two_scrapes_match_the_model(dsim: SimHandle) -> Non
         assert src.traffic.requests == 2 * handler_count(dsim)
 
 
+class SlowAnswers:
+    """The connection, with the first answer of each handler held back `delay` seconds after
+    it was rendered: what a busy event loop does to an answer."""
+
+    def __init__(self, conn: object, delay: float) -> None:
+        self.conn, self.delay, self.seen = conn, delay, set()
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self.conn, name)
+
+    async def get_text(self, path: str, **kwargs: object) -> str:
+        text = await self.conn.get_text(path, **kwargs)  # type: ignore[attr-defined]
+        if path not in self.seen:
+            self.seen.add(path)
+            await asyncio.sleep(self.delay)
+        return text
+
+
+async def test_a_late_answer_does_not_skew_the_rate(dsim: SimHandle) -> None:
+    """A scrape counts from when it was asked for (as Prometheus stamps one), so a first answer
+    that arrives 1.5 s late does not squeeze the time between the scrapes."""
+    async with opened(dsim) as (conn, objects):
+        src = DirectScrapeSource(SlowAnswers(conn, 1.5), objects, max_age=0.5)  # type: ignore[arg-type]
+        started = time.monotonic()
+        await src.top_vms(VmMetric.CPU, limit=100)
+        await asyncio.sleep(max(0.0, 3.0 - (time.monotonic() - started)))
+        second = await src.top_vms(VmMetric.CPU, limit=100)
+        expected = model(dsim, time.monotonic() - started)
+        rows = [row for row in second.value if row.cpu is not None]
+        assert rows
+        for row in rows:
+            assert close_to(row.cpu, expected[row.ref]["cpu"], RATE_SHARE), (row, expected[row.ref])
+
+
 async def test_a_restarted_vm_resets_its_counters_and_the_rate_stays_true(
     dsim: SimHandle, http
 ) -> None:
