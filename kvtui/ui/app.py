@@ -114,6 +114,31 @@ class KvtuiApp(App[None]):
         if self.owns_session and self.session is not None:
             await self.session.close()
 
+    async def action_quit(self) -> None:
+        self.quit_keeping_edits()
+
+    def quit_keeping_edits(self) -> None:
+        """Quit; an unapplied datacenter edit is saved to a file first and named on exit."""
+        kept = self.keep_unapplied_edits()
+        self.exit(message="\n".join(kept) if kept else None)
+
+    def keep_unapplied_edits(self) -> list[str]:
+        """The editors the app is about to drop (quit, another context) save their unapplied
+        edits to files: one line per file, for the admin to find them again."""
+        kept = []
+        for mode in PANES:
+            try:
+                stack = self.get_screen_stack(mode)
+            except KeyError:
+                continue
+            for screen in stack:
+                if isinstance(screen, DatacenterScreen) and screen.dc is not None:
+                    name = screen.dc.ref.name
+                    saved = screen.keep_edit()
+                    if saved is not None:
+                        kept.append(f"kvtui: the unapplied edit of datacenter {name} is in {saved}")
+        return kept
+
     async def seed_session(self) -> Session:
         """The session on the KKP seed (`--seed-context`), opened on first use; the infra
         cluster's own session when the Seed lives there. Failures raise as Session.open's."""
@@ -161,7 +186,7 @@ class KvtuiApp(App[None]):
             return
         word, args = words[0].lower(), words[1:]
         if word in QUIT_WORDS:
-            self.exit()
+            self.quit_keeping_edits()
             return
         for mode, aliases in PANES.items():
             if word in aliases:
@@ -228,6 +253,7 @@ class KvtuiApp(App[None]):
         except Exception as exc:  # shown, never raised: the current session stays
             self.notify(f"cannot switch to {context}: {exc}", severity="error", timeout=10)
             return
+        self.keep_unapplied_edits()  # the editors go with the old context's panes
         old, self.session = self.session, session
         for drain in self.drains.values():
             drain.stop()  # its journal stays "running": back on that context, it resumes

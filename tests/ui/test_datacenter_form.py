@@ -81,8 +81,10 @@ async def validated(pilot: Pilot, screen: DatacenterScreen) -> None:
     await pilot.pause(0.1)
     await wait_until(
         pilot,
-        lambda: screen._validate_timer is None
-        and (screen.mode != FORM or screen.checked_changes == screen.form.changes),
+        lambda: (
+            screen._validate_timer is None
+            and (screen.mode != FORM or screen.checked_changes == screen.form.changes)
+        ),
         "the validation",
     )
 

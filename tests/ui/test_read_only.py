@@ -50,6 +50,10 @@ async def back_to(pilot: Pilot, name: str, depth: int) -> None:
         prompt_open = isinstance(pilot.app.focused, Prompt)
         if not prompt_open and screen_name(pilot) == name and len(pilot.app.screen_stack) == depth:
             return
+        if screen_name(pilot) == "UnsavedEditScreen":  # an edit left behind (kept in a file)
+            await pilot.click("#go")
+            await pilot.pause()
+            continue
         await pilot.press("escape")
         await pilot.pause()
     raise AssertionError(f"could not get back to {name}, on {screen_name(pilot)}")

@@ -60,6 +60,7 @@ from kvtui.ui.datacenter_presenter import (
 from kvtui.ui.screens.action_screen import ActionScreen
 from kvtui.ui.screens.confirm import Confirmation
 from kvtui.ui.screens.path_prompt import PathPromptScreen
+from kvtui.ui.screens.unsaved_edit import UnsavedEditScreen
 from kvtui.ui.widgets.datacenter_form import DatacenterForm
 from kvtui.ui.widgets.status_header import StatusHeader
 
@@ -234,14 +235,17 @@ class DatacenterScreen(ActionScreen):
             summary_markup(summary, self.index + 1, len(self.datacenters))
         )
 
-    async def action_dc_next(self, step: int = 1) -> None:
+    def action_dc_next(self, step: int = 1) -> None:
         if len(self.datacenters) > 1:
-            self.index = (self.index + step) % len(self.datacenters)
-            self.applied = self.applied_dc = None
-            await self.show(self.datacenters[self.index])
+            self.leave_edit(lambda: self.switch_datacenter(step), "Switch")
 
-    async def action_dc_prev(self) -> None:
-        await self.action_dc_next(-1)
+    async def switch_datacenter(self, step: int) -> None:
+        self.index = (self.index + step) % len(self.datacenters)
+        self.applied = self.applied_dc = None
+        await self.show(self.datacenters[self.index])
+
+    def action_dc_prev(self) -> None:
+        self.action_dc_next(-1)
 
     # -- editing and validating -------------------------------------------------------------
     def action_dc_edit(self) -> None:
@@ -410,6 +414,56 @@ class DatacenterScreen(ActionScreen):
         kept = f"; the edit before it is saved in {saved}" if saved else ""
         self.notify(f"Imported {path}{note}{kept}.", timeout=10, markup=False)
 
+    def unapplied(self) -> bool:
+        """Whether the edit differs from the live block, as typed this instant (the debounced
+        check may not have seen the last keys)."""
+        if self.dc is None or self.gone:
+            return False
+        self.validate_now()
+        if self.block is None:  # YAML that does not parse: changed unless it is what loaded
+            return self._yaml_origin is None or self.editor.text != self._yaml_origin[0]
+        return not same_json(self.block, self.dc.kubevirt)
+
+    def leave_edit(self, then: Callable[[], object], going: str = "Leave") -> None:
+        """Run `then` (which drops the edit) at once when nothing is unapplied; else ask,
+        and when the admin goes on, keep the edit in a file first."""
+        dc = self.dc
+        if dc is None or not self.unapplied():
+            self.call_next(then)
+            return
+
+        def answered(go: bool | None) -> None:
+            if not go:
+                return
+            self.keep_edit()
+            self.call_next(then)
+
+        self.app.push_screen(
+            UnsavedEditScreen(
+                f"The edit of datacenter {dc.ref.name} is not applied.",
+                f"{going} anyway: the edit is kept in a file under {saved_blocks_dir()} "
+                "(I imports it again).",
+                going,
+            ),
+            answered,
+        )
+
+    def keep_edit(self) -> Path | None:
+        """Save an unapplied edit before it is dropped (leaving, quitting, another context)
+        and say where; a failing disk is said too, never raised."""
+        try:
+            saved = self.save_edit() if self.unapplied() else None
+        except OSError as exc:
+            self.notify(f"The edit could not be saved: {exc}", severity="error", markup=False)
+            return None
+        if saved is not None and self.dc is not None:
+            self.notify(
+                f"The unapplied edit of {self.dc.ref.name} is saved in {saved}.",
+                timeout=12,
+                markup=False,
+            )
+        return saved
+
     def save_edit(self) -> Path | None:
         """Keep the current edit in the state dir when it differs from the live block."""
         dc = self.dc
@@ -576,7 +630,7 @@ class DatacenterScreen(ActionScreen):
         if self.editing:
             self.query_one("#dc-side").focus()
         else:
-            super().action_back()
+            self.leave_edit(super().action_back)
 
     def offered(self, action: str) -> bool:
         if action in ("dc_next", "dc_prev"):

@@ -62,6 +62,7 @@ from kvtui.ui.instancetype_presenter import (
     target,
 )
 from kvtui.ui.screens.confirm import Confirmation
+from kvtui.ui.screens.unsaved_edit import UnsavedEditScreen
 
 TYPE, PREFERENCE = "instancetype", "preference"
 HELP = "[dim]ctrl+s save (asks first; dry run offered) · escape cancel · tab next field[/]"
@@ -92,6 +93,7 @@ class TemplateFormScreen(ModalScreen[dict | None]):
         self.existing = set(existing)
         self.live = live  # what an edit starts from: theirs, after a conflict
         self.preference = live.is_preference if live is not None else preference
+        self.initial_kind = PREFERENCE if self.preference else TYPE
         self.initial: dict[str, Any] = {}
         if live is not None:
             self.initial = dataclasses.asdict(form_from(live.raw))
@@ -397,7 +399,33 @@ class TemplateFormScreen(ModalScreen[dict | None]):
         if event.button.id == "it-save":
             self.action_save()
         else:
-            self.dismiss(None)
+            self.action_cancel()
+
+    def changed(self) -> bool:
+        """Whether any field (or, for a new object, the kind) differs from how it started."""
+        if self.creating and self.preference != (self.initial_kind == PREFERENCE):
+            return True
+        for spec in form_fields(self.preference):
+            default = False if spec.how == "flag" else ""
+            if self.value(spec.attr) != self.initial.get(spec.attr, default):
+                return True
+        return False
 
     def action_cancel(self) -> None:
-        self.dismiss(None)
+        """Cancel; typed changes are lost only after a second answer."""
+        if not self.changed():
+            self.dismiss(None)
+            return
+        name = self.value("name") or "the new object"
+
+        def answered(go: bool | None) -> None:
+            if go:
+                self.dismiss(None)
+
+        self.app.push_screen(
+            UnsavedEditScreen(
+                f"Your changes to {name} are not saved.",
+                "Discard them? ctrl+s saves them (it asks first, with a dry run).",
+            ),
+            answered,
+        )

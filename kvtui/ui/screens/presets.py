@@ -12,7 +12,9 @@ field for the list, where the screen's keys work.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 from textual import work
@@ -55,6 +57,7 @@ from kvtui.ui.actions import Safety
 from kvtui.ui.preset_presenter import changes_markup, preview_markup, result_markup
 from kvtui.ui.screens.action_screen import ActionScreen
 from kvtui.ui.screens.confirm import Confirmation
+from kvtui.ui.screens.unsaved_edit import UnsavedEditScreen
 from kvtui.ui.widgets.preset_editor import PresetEditor
 from kvtui.ui.widgets.status_header import StatusHeader
 
@@ -87,6 +90,7 @@ class PresetsScreen(ActionScreen):
         self.replicas = 1
         self.pending_restart: list[tuple[str, str]] = []  # VMs to migrate after an apply
         self._timer: Timer | None = None
+        self.loaded: dict[str, Any] = {}  # the edited preset as it was loaded or last saved
 
     def compose(self) -> ComposeResult:
         yield StatusHeader(self.session, self.safety, "Presets")
@@ -127,12 +131,53 @@ class PresetsScreen(ActionScreen):
 
     async def edit(self, raw: dict[str, Any]) -> None:
         await self.editor.load(raw, label_catalogue(self.session.cache.items(kinds.NODES)))
+        self.loaded = copy.deepcopy(self.editor.raw)
         self.check_now()
 
-    async def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+    @property
+    def unsaved(self) -> bool:
+        """Whether the editor holds a change the config file does not have (typed text that
+        is not a value yet counts)."""
+        return self.editor.raw != self.loaded or bool(self.editor.problems)
+
+    def leave_edit(
+        self, then: Callable[[], object], going: str, back: Callable[[], object]
+    ) -> None:
+        """Run `then` (which drops the edit) at once when nothing is unsaved; else ask first,
+        and run `back` when the admin keeps editing."""
+        if not self.unsaved:
+            self.call_next(then)
+            return
+        name = self.editor.raw.get("name") or "(unnamed)"
+
+        def answered(go: bool | None) -> None:
+            self.call_next(then if go else back)
+
+        self.app.push_screen(
+            UnsavedEditScreen(
+                f"The preset {name} has changes that are not saved.",
+                f"{going} anyway and they are lost; ctrl+s saves them to the config file.",
+                going,
+            ),
+            answered,
+        )
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()
-        self.index = event.option_index
-        await self.edit(self.presets[self.index].to_dict())
+        chosen = event.option_index
+        if chosen == self.index and not self.unsaved:
+            return
+
+        async def switch() -> None:
+            self.index = chosen
+            await self.edit(self.presets[chosen].to_dict())
+
+        def stay() -> None:
+            self.query_one("#presets-list", OptionList).highlighted = (
+                self.index if self.index >= 0 else None
+            )
+
+        self.leave_edit(switch, "Reload" if chosen == self.index else "Switch", stay)
 
     def on_preset_editor_changed(self, _event: PresetEditor.Changed) -> None:
         if self._timer is not None:
@@ -159,10 +204,13 @@ class PresetsScreen(ActionScreen):
     def errors(self) -> list[Finding]:
         return [f for f in self.findings if f.severity == "error"]
 
-    async def action_preset_new(self) -> None:
-        self.index = -1
-        await self.edit(_new_preset(self.presets))
-        self.query_one("#preset-name", Input).focus()
+    def action_preset_new(self) -> None:
+        async def start() -> None:
+            self.index = -1
+            await self.edit(_new_preset(self.presets))
+            self.query_one("#preset-name", Input).focus()
+
+        self.leave_edit(start, "Start a new one", lambda: None)
 
     def action_preset_save(self) -> None:
         """Put the edited preset into the config file (replacing the one of its name)."""
@@ -181,6 +229,7 @@ class PresetsScreen(ActionScreen):
             presets.append(preset)
         if self.store(presets, f"Saved the preset {preset.name} to the config file."):
             self.index = [p.name for p in self.presets].index(preset.name)
+            self.loaded = copy.deepcopy(self.editor.raw)
             self.fill_list()
 
     def action_preset_delete(self) -> None:
@@ -291,7 +340,7 @@ class PresetsScreen(ActionScreen):
         if self.focused is not None and self.focused is not listing:
             listing.focus()
         else:
-            super().action_back()
+            self.leave_edit(super().action_back, "Leave", lambda: None)
 
     # -- applying ---------------------------------------------------------------------------
     def offered(self, action: str) -> bool:

@@ -1,0 +1,43 @@
+"""Asked before an edit that is not applied or saved would be dropped (leaving an editor,
+switching to another object in it): a stray escape at 3 a.m. must not cost the work."""
+
+from __future__ import annotations
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.markup import escape
+from textual.screen import ModalScreen
+from textual.widgets import Button, Label
+
+
+class UnsavedEditScreen(ModalScreen[bool]):
+    """True to go on (the edit is dropped, or kept where `fate` says); False to keep editing.
+    Focus starts on "Keep editing", and escape keeps editing too."""
+
+    BINDINGS = [Binding("escape", "keep", "Keep editing")]
+
+    def __init__(self, what: str, fate: str, go: str = "Discard") -> None:
+        """`what` is not applied/saved; `fate` says what becomes of it when going on."""
+        super().__init__()
+        self.what = what
+        self.fate = fate
+        self.go = go
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="unsaved-edit"):
+            yield Label(f"[b]{escape(self.what)}[/b]", id="unsaved-edit-title")
+            yield Label(escape(self.fate), id="unsaved-edit-fate")
+            with Horizontal(id="unsaved-edit-buttons"):
+                yield Button("Keep editing", id="keep", variant="primary")
+                yield Button(self.go, id="go", variant="error")
+
+    def on_mount(self) -> None:
+        self.query_one("#keep", Button).focus()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.dismiss(event.button.id == "go")
+
+    def action_keep(self) -> None:
+        self.dismiss(False)
