@@ -182,7 +182,7 @@ class PrometheusRunner:
         log = self.log_file.open("ab")
         try:
             self._process = subprocess.Popen(
-                command,
+                _ends_with_us(command),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
@@ -195,6 +195,11 @@ class PrometheusRunner:
             log.close()
         self._wait_ready(timeout)
         return self.url
+
+    @property
+    def pid(self) -> int | None:
+        """The server's process id while it runs."""
+        return self._process.pid if self._process is not None else None
 
     def _session(self) -> requests.Session:
         session = requests.Session()
@@ -328,3 +333,11 @@ def running_prometheus(
         yield runner
     finally:
         runner.close()
+
+
+def _ends_with_us(command: list[str]) -> list[str]:
+    """The server gets SIGTERM when the process that started it dies, even by SIGKILL (the
+    parent-death signal, set by util-linux's `setpriv`, kept across exec): a killed demo leaves
+    no Prometheus behind. Without `setpriv`, only a clean exit stops it."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "TERM", "--", *command] if setpriv else command

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
+import signal
 import socket
+import subprocess
+import sys
+import time
 
 import pytest
 import requests
@@ -109,3 +115,49 @@ def test_basic_auth_must_be_user_colon_password(
     assert cli.main(["--prometheus-url", "http://127.0.0.1:1"]) == 2
     err = capsys.readouterr().err
     assert "basic auth must be given as user:password" in err and SECRET not in err
+
+
+OWNER = """
+import sys, time
+from kvtui.prometheus_runner import PrometheusRunner, ScrapeTarget
+runner = PrometheusRunner([ScrapeTarget("http://127.0.0.1:9/metrics")], scrape_interval=2)
+runner.start()
+print(runner.pid, runner.dir, flush=True)
+time.sleep(300)
+"""
+
+
+def ended(pid: int) -> bool:
+    """Gone, or a zombie that nobody reaped yet (it runs no more either way)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+
+
+def test_a_killed_owner_takes_its_prometheus_with_it() -> None:
+    """A demo killed with SIGKILL (no cleanup runs) leaves no Prometheus running."""
+    require_tool("prometheus")
+    require_tool("setpriv")
+    owner = subprocess.Popen(
+        [sys.executable, "-c", OWNER], stdout=subprocess.PIPE, text=True, start_new_session=True
+    )
+    try:
+        assert owner.stdout is not None
+        pid_text, folder = owner.stdout.readline().split(maxsplit=1)
+        pid = int(pid_text)
+        assert not ended(pid)
+        owner.kill()
+        owner.wait(10)
+        deadline = time.monotonic() + 20
+        while not ended(pid) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert ended(pid), "prometheus outlived the process that started it"
+    finally:
+        owner.kill()
+        owner.wait(10)
+        if "pid" in locals() and not ended(pid):
+            os.kill(pid, signal.SIGKILL)  # the failure leaves no orphan behind either
+        if "folder" in locals():
+            shutil.rmtree(folder.strip(), ignore_errors=True)
