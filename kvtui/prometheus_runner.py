@@ -312,14 +312,13 @@ def _quiet_tls() -> Iterator[None]:
 
 
 def _bcrypt(password: str) -> str:
-    """The bcrypt hash Prometheus's web config wants (from the C library's crypt)."""
-    import warnings
-
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        import crypt  # Python 3.11: still here, deprecated; glibc/libxcrypt does bcrypt
-
-    return crypt.crypt(password, crypt.mksalt(crypt.METHOD_BLOWFISH))
+    """The bcrypt hash Prometheus's web config wants (pyca's `bcrypt`: the stdlib's `crypt`
+    is gone from Python 3.13). Only a runner with basic auth (the tests') needs it."""
+    try:
+        import bcrypt
+    except ImportError:
+        raise PrometheusError("basic auth needs the bcrypt package (pip install bcrypt)") from None
+    return bcrypt.hashpw(password.encode(), bcrypt.gensalt()).decode()
 
 
 @contextlib.contextmanager
