@@ -6,6 +6,7 @@ requests) or create a migration, and the controllers do the rest.
 
 from __future__ import annotations
 
+import copy
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -14,6 +15,7 @@ from aiohttp import web
 from kvtui.sim import metrics
 from kvtui.sim.eviction import admit_virt_launcher, disruption_denial
 from kvtui.sim.kubevirt import VMIMS, VMIS, VMS, condition, condition_true
+from kvtui.sim.patch import PatchError, apply_patch
 from kvtui.sim.resources import REGISTRY
 from kvtui.sim.server import (
     RESTRICTED_USER,
@@ -34,6 +36,26 @@ if TYPE_CHECKING:
 METRICS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
+def _scale_of(obj: Obj) -> Obj:
+    """The Scale the API server derives from an object with spec.replicas and a selector."""
+    meta = obj["metadata"]
+    labels = ((obj.get("spec") or {}).get("selector") or {}).get("matchLabels") or {}
+    return {
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            key: meta[key]
+            for key in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp")
+            if key in meta
+        },
+        "spec": {"replicas": int((obj.get("spec") or {}).get("replicas") or 0)},
+        "status": {
+            "replicas": int((obj.get("status") or {}).get("replicas") or 0),
+            "selector": ",".join(f"{k}={v}" for k, v in sorted(labels.items())),
+        },
+    }
+
+
 class Subresources:
     def __init__(self, api: ApiServer) -> None:
         self.api = api
@@ -51,9 +73,43 @@ class Subresources:
             return self._pod_log(t)
         if key == "/services" and sub == "proxy" and method in ("GET", "POST"):
             return await proxy_service(self.api, request, t)
+        if sub == "scale" and method in ("GET", "PUT", "PATCH"):
+            return await self._scale(request, t)
         raise ApiError(
             405, "MethodNotAllowed", f"{method} is not supported on {t.resource.plural}/{sub}"
         )
+
+    async def _scale(self, request: web.Request, t: Target) -> web.Response:
+        """autoscaling/v1 Scale of an object with replicas (`kubectl scale md ...`): reads
+        spec.replicas, writes only it, guarded by the resourceVersion a client sends."""
+        verb = {"GET": "get", "PUT": "update", "PATCH": "patch"}[request.method]
+        self.api.authorize(request, verb, t)
+        current = self.api.get_or_404(t)
+        scale = _scale_of(current)
+        if request.method == "GET":
+            return json_response(scale)
+        if request.method == "PUT":
+            wanted = await self.api._body(request)
+        else:
+            try:
+                wanted = apply_patch(scale, await request.read(), request.content_type, "Scale")
+            except PatchError as exc:
+                raise ApiError(getattr(exc, "code", 422), "Invalid", str(exc)) from None
+        replicas = (wanted.get("spec") or {}).get("replicas") if isinstance(wanted, dict) else None
+        if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+            raise ApiError(
+                422,
+                "Invalid",
+                f'Scale.autoscaling "{t.name}" is invalid: spec.replicas: Invalid value: '
+                f"{replicas!r}: must be greater than or equal to 0",
+            )
+        updated = copy.deepcopy(current)
+        updated.setdefault("spec", {})["replicas"] = replicas
+        asked = (wanted.get("metadata") or {}).get("resourceVersion")
+        if asked:  # a client's precondition; the store refuses a stale one with 409
+            updated["metadata"]["resourceVersion"] = asked
+        obj = self.store.replace(t.resource.key, updated, dry_run=self.api.dry_run(request))
+        return json_response(_scale_of(obj))
 
     async def _evict(self, request: web.Request, t: Target) -> web.Response:
         self.api.authorize(request, "create", t)

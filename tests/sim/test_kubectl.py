@@ -244,3 +244,40 @@ def test_drain_is_blocked_by_a_vm_that_cannot_live_migrate(fresh_kubectl: Kubect
     still = next(v for v in _vmis(kubectl) if v["metadata"]["uid"] == blocker["metadata"]["uid"])
     assert still["status"]["phase"] == "Running" and still["status"]["nodeName"] == node
     kubectl("uncordon", node)
+
+
+def test_scale_a_machine_deployment(fresh_kubectl: Kubectl, tmp_path: Path) -> None:
+    """`kubectl scale md` through the scale subresource: the replicas change and the KKP side
+    follows with machines and VMs; a stale resourceVersion and a negative count are refused."""
+    kubectl = fresh_kubectl
+    ns, name = "cluster-x7k2mq9p4d", "prod-eu-workers"
+    path = f"/apis/cluster.k8s.io/v1alpha1/namespaces/{ns}/machinedeployments/{name}/scale"
+    scale = json.loads(kubectl("get", "--raw", path).stdout)
+    md = _json(kubectl, "get", "md", "-n", ns, name)
+    assert scale["kind"] == "Scale" and scale["apiVersion"] == "autoscaling/v1"
+    assert scale["spec"]["replicas"] == md["spec"]["replicas"]
+    assert scale["metadata"]["resourceVersion"] == md["metadata"]["resourceVersion"]
+    wanted = md["spec"]["replicas"] + 2
+
+    out = kubectl("scale", "md", "-n", ns, name, f"--replicas={wanted}").stdout
+    assert "scaled" in out
+    assert _json(kubectl, "get", "md", "-n", ns, name)["spec"]["replicas"] == wanted
+
+    def vms_of_md() -> list[dict]:
+        vms = _json(kubectl, "get", "vm", "-n", ns)["items"]
+        return [v for v in vms if (v["metadata"].get("labels") or {}).get("md") == name]
+
+    _wait(lambda: len(vms_of_md()) == wanted)
+
+    stale = kubectl(
+        "scale", "md", "-n", ns, name, "--replicas=1",
+        f"--resource-version={md['metadata']['resourceVersion']}", check=False,
+    )  # fmt: skip
+    assert stale.returncode != 0 and "expected resource version" in stale.stderr.lower()
+    stale_put = tmp_path / "scale.json"  # the server's own guard, as a raw PUT meets it
+    stale_put.write_text(json.dumps({**scale, "spec": {"replicas": 1}}))
+    refused = kubectl("replace", "--raw", path, "-f", str(stale_put), check=False)
+    assert refused.returncode != 0 and "modified" in refused.stderr
+    negative = kubectl("scale", "md", "-n", ns, name, "--replicas=-1", check=False)
+    assert negative.returncode != 0
+    assert _json(kubectl, "get", "md", "-n", ns, name)["spec"]["replicas"] == wanted
