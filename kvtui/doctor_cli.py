@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import sys
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -45,6 +46,14 @@ def add_parsers(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
         "kubevirt, cdi, network, dns, monitoring, storage, upgrade, vms)",
     )
     doctor.add_argument(
+        "--skip",
+        action="append",
+        default=[],
+        metavar="AREA",
+        help="leave out these areas or check ids, comma-separated or repeated (e.g. "
+        "upgrade.machine-deployments, which cannot run where MachineDeployments are not served)",
+    )
+    doctor.add_argument(
         "-v", "--verbose", action="store_true", help="show the evidence of passing checks too"
     )
     doctor.add_argument(
@@ -71,11 +80,12 @@ def run_doctor(args: argparse.Namespace) -> int:
     if (args.dry_run or args.yes) and not args.fix:
         raise CommandError("--dry-run and --yes go with --fix CHECK")
     only = [part for value in args.only for part in value.split(",") if part.strip()]
-    if args.fix and only:
-        raise CommandError("--fix runs one check: leave out --only")
+    skip = [part for value in args.skip for part in value.split(",") if part.strip()]
+    if args.fix and (only or skip):
+        raise CommandError("--fix runs one check: leave out --only and --skip")
     if args.fix and args.output == "json":
         raise CommandError("--fix shows a diff and asks: leave out -o json")
-    return asyncio.run(_fix(args) if args.fix else _doctor(args, only))
+    return asyncio.run(_fix(args) if args.fix else _doctor(args, only, skip))
 
 
 def run_snapshot(args: argparse.Namespace) -> int:
@@ -111,29 +121,33 @@ async def _open(args: argparse.Namespace) -> _Contexts:
     return _Contexts(session, seed)
 
 
-async def _report(contexts: _Contexts, only: list[str]) -> Any:
+async def _report(contexts: _Contexts, only: list[str], skip: Sequence[str] = ()) -> Any:
     from kvtui.cluster.doctor import run_doctor as run
 
     try:
         return await run(
-            contexts.session.connection, contexts.seed, config=contexts.session.config, only=only
+            contexts.session.connection,
+            contexts.seed,
+            config=contexts.session.config,
+            only=only,
+            skip=skip,
         )
     except ValueError as exc:  # an unknown area or check id
         raise CommandError(str(exc)) from None
 
 
 # -- kvtui doctor ----------------------------------------------------------------------------
-async def _doctor(args: argparse.Namespace, only: list[str]) -> int:
+async def _doctor(args: argparse.Namespace, only: list[str], skip: list[str]) -> int:
     from kvtui.cluster.doctor import select
     from kvtui.cluster.doctor_report import report_text
 
     try:
-        select(only)
+        select(only, skip)
     except ValueError as exc:
         raise CommandError(str(exc)) from None
     contexts = await _open(args)
     try:
-        report = await _report(contexts, only)
+        report = await _report(contexts, only, skip)
     finally:
         await contexts.close()
     if args.output == "json":

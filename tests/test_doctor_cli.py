@@ -113,6 +113,11 @@ def test_only_some_areas(shared: SimHandle) -> None:
     ("args", "fragment"),
     [
         (["doctor", "--only", "vm"], "unknown area or check 'vm'"),
+        (["doctor", "--skip", "upgrade.nope"], "unknown area or check 'upgrade.nope'"),
+        (
+            ["doctor", "--fix", "upgrade.lb-selector", "--skip", "vms"],
+            "leave out --only and --skip",
+        ),
         (["doctor", "--dry-run"], "--dry-run and --yes go with --fix CHECK"),
         (["doctor", "--fix", "vms.bogus"], "checks with a fix: kubevirt.feature-gates"),
         (["doctor", "--fix", "vms.ready", "--only", "vms"], "leave out --only"),
@@ -144,6 +149,27 @@ def test_checks_that_could_not_run_exit_2(clean: SimHandle) -> None:
     )
     report = json.loads(on(clean, "doctor", "-o", "json", context=clean.restricted_context).stdout)
     assert report["exit_code"] == 2 and report["counts"]["could-not-check"] == 6
+
+
+def test_skip_what_cannot_run_on_a_real_infra_cluster() -> None:
+    """MachineDeployments live in the user clusters: a real infra cluster does not serve them,
+    so that check cannot run there (exit 2, saying why) until --skip leaves it out."""
+    with running_simulator(
+        scenario="clean", speed=10.0, seed=46, missing_apis=("cluster.k8s.io",)
+    ) as infra:
+        alone = on(infra, "doctor", "-o", "json")
+        report = json.loads(alone.stdout)
+        assert alone.returncode == 2
+        unknown = [c for c in report["checks"] if c["status"] == "could-not-check"]
+        assert [c["id"] for c in unknown] == ["upgrade.machine-deployments"]
+        assert "MachineDeployments live in the user clusters" in unknown[0]["reason"]
+        skipped = on(infra, "doctor", "--skip", "upgrade.machine-deployments,dns", "-o", "json")
+        assert skipped.returncode == 0, skipped.stdout
+        ids = [c["id"] for c in json.loads(skipped.stdout)["checks"]]
+        assert "upgrade.machine-deployments" not in ids and "upgrade.lb-selector" in ids
+        assert not any(i.startswith("dns.") for i in ids) and len(ids) == len(CHECKS) - 1 - sum(
+            spec.area == "dns" for spec in CHECKS
+        )
 
 
 def test_seed_on_another_context(tmp_path: Path) -> None:

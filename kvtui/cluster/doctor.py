@@ -65,20 +65,25 @@ CHECKS: tuple[CheckSpec, ...] = (
 EXIT_OK, EXIT_FAILURES, EXIT_NOT_CHECKED = 0, 1, 2
 
 
-def select(only: Iterable[str] = ()) -> list[CheckSpec]:
-    """The checks named by area (`vms`) or id (`vms.ready`), in report order; all for none.
-    An unknown name raises ValueError listing the areas."""
+def select(only: Iterable[str] = (), skip: Iterable[str] = ()) -> list[CheckSpec]:
+    """The checks named by area (`vms`) or id (`vms.ready`) in `only` (all for none), less
+    those `skip` names, in report order. An unknown name raises ValueError listing the areas."""
     wanted = [name.strip() for name in only if name.strip()]
-    if not wanted:
-        return list(CHECKS)
+    skipped = [name.strip() for name in skip if name.strip()]
     ids = {spec.id for spec in CHECKS}
-    unknown = [name for name in wanted if name not in AREAS and name not in ids]
+    unknown = [name for name in (*wanted, *skipped) if name not in AREAS and name not in ids]
     if unknown:
         raise ValueError(
             f"unknown area or check {unknown[0]!r} (areas: {', '.join(AREAS)}; or a check id "
             "such as kubevirt.feature-gates)"
         )
-    return [spec for spec in CHECKS if spec.area in wanted or spec.id in wanted]
+    return [
+        spec
+        for spec in CHECKS
+        if (not wanted or spec.area in wanted or spec.id in wanted)
+        and spec.area not in skipped
+        and spec.id not in skipped
+    ]
 
 
 @dataclass
@@ -139,10 +144,12 @@ async def run_doctor(
     *,
     config: Config | None = None,
     only: Iterable[str] = (),
+    skip: Iterable[str] = (),
 ) -> DoctorReport:
     """Read the infra cluster (and the Seed, on `seed` or else `infra`) and run the checks
-    `only` names (all by default). Refused reads become "could not check", never errors."""
-    specs = select(only)
+    `only` names (all by default) but those `skip` names. Refused reads become "could not
+    check", never errors."""
+    specs = select(only, skip)
     versions = config.supported_versions if config is not None else None
     observed = await collect(infra, seed, versions=versions)
     return run_checks(observed, specs)
