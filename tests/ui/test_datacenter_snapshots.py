@@ -87,3 +87,15 @@ def test_datacenter_diff(snap_compare, app_factory: AppFactory) -> None:
         await pilot.pause(0.1)
 
     assert snap_compare(app_factory(frozen=True), terminal_size=SIZE, run_before=diff)
+
+
+def test_datacenter_unsaved_edit_dialog(snap_compare, app_factory: AppFactory) -> None:
+    """escape with an edit not applied: asked, "Keep editing" focused, where the edit goes."""
+
+    async def leaving(pilot: Pilot) -> None:
+        await edited(pilot, ("dnsPolicy: ClusterFirst", NAMESERVER))
+        await pilot.press("escape")
+        await wait_screen(pilot, "UnsavedEditScreen")
+        await pilot.pause(0.1)
+
+    assert snap_compare(app_factory(frozen=True), terminal_size=SIZE, run_before=leaving)

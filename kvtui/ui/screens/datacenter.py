@@ -441,8 +441,8 @@ class DatacenterScreen(ActionScreen):
         self.app.push_screen(
             UnsavedEditScreen(
                 f"The edit of datacenter {dc.ref.name} is not applied.",
-                f"{going} anyway: the edit is kept in a file under {saved_blocks_dir()} "
-                "(I imports it again).",
+                f"{going} anyway: the edit is kept in a file under "
+                f"{_from_home(saved_blocks_dir())} (I imports it again).",
                 going,
             ),
             answered,
@@ -642,3 +642,11 @@ class DatacenterScreen(ActionScreen):
         greyed-key notice (Textual calls each class's handler in turn) is skipped for them."""
         if isinstance(self.focused, TextArea | Input):
             event.prevent_default()
+
+
+def _from_home(path: Path) -> str:
+    """`~/…` for a path under the home directory, as an admin would type it."""
+    try:
+        return f"~/{path.relative_to(Path.home())}"
+    except ValueError:
+        return str(path)

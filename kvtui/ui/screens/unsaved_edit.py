@@ -8,7 +8,7 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.markup import escape
 from textual.screen import ModalScreen
-from textual.widgets import Button, Label
+from textual.widgets import Button, Static
 
 
 class UnsavedEditScreen(ModalScreen[bool]):
@@ -26,8 +26,8 @@ class UnsavedEditScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="unsaved-edit"):
-            yield Label(f"[b]{escape(self.what)}[/b]", id="unsaved-edit-title")
-            yield Label(escape(self.fate), id="unsaved-edit-fate")
+            yield Static(f"[b]{escape(self.what)}[/b]", id="unsaved-edit-title")
+            yield Static(escape(self.fate), id="unsaved-edit-fate")
             with Horizontal(id="unsaved-edit-buttons"):
                 yield Button("Keep editing", id="keep", variant="primary")
                 yield Button(self.go, id="go", variant="error")
