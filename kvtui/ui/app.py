@@ -132,11 +132,19 @@ class KvtuiApp(App[None]):
             except KeyError:
                 continue
             for screen in stack:
-                if isinstance(screen, DatacenterScreen) and screen.dc is not None:
-                    name = screen.dc.ref.name
+                if not isinstance(screen, DatacenterScreen) or screen.dc is None:
+                    continue
+                name = screen.dc.ref.name
+                try:
                     saved = screen.keep_edit()
-                    if saved is not None:
-                        kept.append(f"kvtui: the unapplied edit of datacenter {name} is in {saved}")
+                except OSError as exc:  # nowhere to write it: it goes to the terminal instead
+                    kept.append(
+                        f"kvtui: the unapplied edit of datacenter {name} could not be saved "
+                        f"({exc}); here it is:\n{screen.edit_text()}"
+                    )
+                    continue
+                if saved is not None:
+                    kept.append(f"kvtui: the unapplied edit of datacenter {name} is in {saved}")
         return kept
 
     async def seed_session(self) -> Session:

@@ -5,6 +5,9 @@ edit, also on quit). Unchanged editors leave at once."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, OptionList
 
@@ -147,3 +150,34 @@ async def test_the_instance_type_form_asks_before_discarding(app_factory: AppFac
         await wait_screen(pilot, "UnsavedEditScreen")
         await pilot.click("#go")
         await wait_screen(pilot, "InstancetypesScreen")
+
+
+async def test_nowhere_to_save_keeps_the_edit_on_screen(
+    app_factory: AppFactory, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A state directory that cannot be written: leaving anyway stays (the edit is on screen,
+    the reason said), an import changes nothing, and quitting prints the edit instead."""
+    blocked = tmp_path / "not-a-directory"
+    blocked.write_text("")
+    async with started(app_factory) as pilot:
+        screen = await open_dc(pilot)
+        typed = screen.editor.text + "# ours\n"
+        typed = typed.replace("vmEvictionStrategy: LiveMigrate", "vmEvictionStrategy: External")
+        await edit(pilot, screen, typed)
+        monkeypatch.setenv("XDG_STATE_HOME", str(blocked))  # mkdir under a file fails
+
+        await pilot.press("escape")
+        await wait_screen(pilot, "UnsavedEditScreen")
+        await pilot.click("#go")
+        await wait_screen(pilot, "DatacenterScreen")
+        assert pilot.app.screen is screen and screen.editor.text == typed
+        await wait_until(pilot, lambda: any("could not be saved" in n for n in notes(pilot)), "why")
+
+        other = tmp_path / "other.yaml"
+        other.write_text("vmEvictionStrategy: External\n")
+        screen.import_from(other)
+        await wait_until(pilot, lambda: any("nothing imported" in n for n in notes(pilot)), "why")
+        assert screen.editor.text == typed
+
+        [line] = pilot.app.keep_unapplied_edits()  # what quitting prints
+        assert "could not be saved" in line and line.endswith(typed)

@@ -406,7 +406,16 @@ class DatacenterScreen(ActionScreen):
                 timeout=10,
             )
             return
-        saved = self.save_edit()
+        try:
+            saved = self.save_edit()
+        except OSError as exc:  # the edit it would replace cannot be kept: keep it on screen
+            self.notify(
+                f"Import: the current edit cannot be saved first ({exc}); nothing imported.",
+                severity="error",
+                timeout=10,
+                markup=False,
+            )
+            return
         await self.load_edit(block, text)
         self.validate_now()
         count = len(self.errors)
@@ -435,7 +444,17 @@ class DatacenterScreen(ActionScreen):
         def answered(go: bool | None) -> None:
             if not go:
                 return
-            self.keep_edit()
+            try:
+                self.keep_edit()
+            except OSError as exc:  # nowhere to keep it: the edit stays on screen
+                self.notify(
+                    f"The edit could not be saved ({exc}): still here; export it (O) "
+                    "somewhere else, or apply it.",
+                    severity="error",
+                    timeout=12,
+                    markup=False,
+                )
+                return
             self.call_next(then)
 
         self.app.push_screen(
@@ -450,12 +469,8 @@ class DatacenterScreen(ActionScreen):
 
     def keep_edit(self) -> Path | None:
         """Save an unapplied edit before it is dropped (leaving, quitting, another context)
-        and say where; a failing disk is said too, never raised."""
-        try:
-            saved = self.save_edit() if self.unapplied() else None
-        except OSError as exc:
-            self.notify(f"The edit could not be saved: {exc}", severity="error", markup=False)
-            return None
+        and say where. OSError when it cannot be written: the caller keeps the edit then."""
+        saved = self.save_edit() if self.unapplied() else None
         if saved is not None and self.dc is not None:
             self.notify(
                 f"The unapplied edit of {self.dc.ref.name} is saved in {saved}.",
@@ -463,6 +478,12 @@ class DatacenterScreen(ActionScreen):
                 markup=False,
             )
         return saved
+
+    def edit_text(self) -> str:
+        """The edit as a file would hold it: the YAML as typed, or the form's block."""
+        if self.mode == YAML or self.block is None:
+            return self.editor.text
+        return block_yaml(self.form.block)
 
     def save_edit(self) -> Path | None:
         """Keep the current edit in the state dir when it differs from the live block."""
@@ -473,6 +494,10 @@ class DatacenterScreen(ActionScreen):
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
         stamp = time.strftime("%Y%m%dT%H%M%S")
         path = folder / f"{dc.ref.name}-edit-{stamp}.yaml"
+        number = 1
+        while path.exists():  # two saves in one second: both kept
+            number += 1
+            path = folder / f"{dc.ref.name}-edit-{stamp}-{number}.yaml"
         if self.mode == YAML or self.block is None:
             return write_private(path, self.editor.text)
         return write_block(self.form.block, path, comment=f"edit of {dc.ref.name}")
