@@ -60,7 +60,7 @@ from kvtui.ui.datacenter_presenter import (
 from kvtui.ui.screens.action_screen import ActionScreen
 from kvtui.ui.screens.confirm import Confirmation
 from kvtui.ui.screens.path_prompt import PathPromptScreen
-from kvtui.ui.screens.unsaved_edit import UnsavedEditScreen
+from kvtui.ui.screens.unsaved_edit import UnsavedEditScreen, ask_before_dropping
 from kvtui.ui.widgets.datacenter_form import DatacenterForm
 from kvtui.ui.widgets.status_header import StatusHeader
 
@@ -434,16 +434,14 @@ class DatacenterScreen(ActionScreen):
         return not same_json(self.block, self.dc.kubevirt)
 
     def leave_edit(self, then: Callable[[], object], going: str = "Leave") -> None:
-        """Run `then` (which drops the edit) at once when nothing is unapplied; else ask,
-        and when the admin goes on, keep the edit in a file first."""
+        """Run `then` (which drops the edit) once the admin agrees to when the edit is not
+        applied, keeping it in a file first."""
         dc = self.dc
-        if dc is None or not self.unapplied():
+        if dc is None:
             self.call_next(then)
             return
 
-        def answered(go: bool | None) -> None:
-            if not go:
-                return
+        def kept_then() -> None:
             try:
                 self.keep_edit()
             except OSError as exc:  # nowhere to keep it: the edit stays on screen
@@ -457,15 +455,13 @@ class DatacenterScreen(ActionScreen):
                 return
             self.call_next(then)
 
-        self.app.push_screen(
-            UnsavedEditScreen(
-                f"The edit of datacenter {dc.ref.name} is not applied.",
-                f"{going} anyway: the edit is kept in a file under "
-                f"{_from_home(saved_blocks_dir())} (I imports it again).",
-                going,
-            ),
-            answered,
+        question = UnsavedEditScreen(
+            f"The edit of datacenter {dc.ref.name} is not applied.",
+            f"{going} anyway: the edit is kept in a file under "
+            f"{_from_home(saved_blocks_dir())} (I imports it again).",
+            going,
         )
+        ask_before_dropping(self, self.unapplied(), question, kept_then)
 
     def keep_edit(self) -> Path | None:
         """Save an unapplied edit before it is dropped (leaving, quitting, another context)

@@ -62,7 +62,7 @@ from kvtui.ui.instancetype_presenter import (
     target,
 )
 from kvtui.ui.screens.confirm import Confirmation
-from kvtui.ui.screens.unsaved_edit import UnsavedEditScreen
+from kvtui.ui.screens.unsaved_edit import UnsavedEditScreen, ask_before_dropping
 
 TYPE, PREFERENCE = "instancetype", "preference"
 HELP = "[dim]ctrl+s save (asks first; dry run offered) · escape cancel · tab next field[/]"
@@ -413,19 +413,11 @@ class TemplateFormScreen(ModalScreen[dict | None]):
 
     def action_cancel(self) -> None:
         """Cancel; typed changes are lost only after a second answer."""
-        if not self.changed():
-            self.dismiss(None)
-            return
-        name = self.value("name") or "the new object"
-
-        def answered(go: bool | None) -> None:
-            if go:
-                self.dismiss(None)
-
-        self.app.push_screen(
-            UnsavedEditScreen(
-                f"Your changes to {name} are not saved.",
-                "Discard them? ctrl+s saves them (it asks first, with a dry run).",
-            ),
-            answered,
+        question = UnsavedEditScreen(
+            f"Your changes to {self.value('name') or 'the new object'} are not saved.",
+            "Discard them? ctrl+s saves them (it asks first, with a dry run).",
         )
+        ask_before_dropping(self, self.changed(), question, self.discard)
+
+    def discard(self) -> None:
+        self.dismiss(None)  # not awaited: this runs in the screen's own message loop

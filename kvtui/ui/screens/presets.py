@@ -57,7 +57,7 @@ from kvtui.ui.actions import Safety
 from kvtui.ui.preset_presenter import changes_markup, preview_markup, result_markup
 from kvtui.ui.screens.action_screen import ActionScreen
 from kvtui.ui.screens.confirm import Confirmation
-from kvtui.ui.screens.unsaved_edit import UnsavedEditScreen
+from kvtui.ui.screens.unsaved_edit import UnsavedEditScreen, ask_before_dropping
 from kvtui.ui.widgets.preset_editor import PresetEditor
 from kvtui.ui.widgets.status_header import StatusHeader
 
@@ -143,24 +143,15 @@ class PresetsScreen(ActionScreen):
     def leave_edit(
         self, then: Callable[[], object], going: str, back: Callable[[], object]
     ) -> None:
-        """Run `then` (which drops the edit) at once when nothing is unsaved; else ask first,
-        and run `back` when the admin keeps editing."""
-        if not self.unsaved:
-            self.call_next(then)
-            return
+        """Run `then` (which drops the edit) once the admin agrees to when it is not saved;
+        `back` when they keep editing."""
         name = self.editor.raw.get("name") or "(unnamed)"
-
-        def answered(go: bool | None) -> None:
-            self.call_next(then if go else back)
-
-        self.app.push_screen(
-            UnsavedEditScreen(
-                f"The preset {name} has changes that are not saved.",
-                f"{going} anyway and they are lost; ctrl+s saves them to the config file.",
-                going,
-            ),
-            answered,
+        question = UnsavedEditScreen(
+            f"The preset {name} has changes that are not saved.",
+            f"{going} anyway and they are lost; ctrl+s saves them to the config file.",
+            going,
         )
+        ask_before_dropping(self, self.unsaved, question, then, back)
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         event.stop()

@@ -3,11 +3,13 @@ switching to another object in it): a stray escape at 3 a.m. must not cost the w
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.markup import escape
-from textual.screen import ModalScreen
+from textual.screen import ModalScreen, Screen
 from textual.widgets import Button, Static
 
 
@@ -41,3 +43,18 @@ class UnsavedEditScreen(ModalScreen[bool]):
 
     def action_keep(self) -> None:
         self.dismiss(False)
+
+
+def ask_before_dropping(
+    screen: Screen,
+    unsaved: bool,
+    question: UnsavedEditScreen,
+    go: Callable[[], object],
+    stay: Callable[[], object] = lambda: None,
+) -> None:
+    """The one way an editor drops its edit: `go` at once when nothing is `unsaved`, else
+    only after `question` is answered so (`stay` runs when the admin keeps editing)."""
+    if not unsaved:
+        screen.call_next(go)
+        return
+    screen.app.push_screen(question, lambda leave: screen.call_next(go if leave else stay))
