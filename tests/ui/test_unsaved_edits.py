@@ -11,7 +11,7 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input, OptionList
 
-from kvtui.cluster.config import Config
+from kvtui.cluster.config import Config, load_config, save_presets
 from kvtui.cluster.datacenter_apply import saved_blocks_dir
 from kvtui.cluster.presets import parse_presets
 from kvtui.sim.runner import SimHandle
@@ -181,3 +181,24 @@ async def test_nowhere_to_save_keeps_the_edit_on_screen(
 
         [line] = pilot.app.keep_unapplied_edits()  # what quitting prints
         assert "could not be saved" in line and line.endswith(typed)
+
+
+async def test_deleting_a_preset_asks_and_then_shows_the_next(app_factory: AppFactory) -> None:
+    config = two_presets()
+    save_presets(config.presets)
+    async with started(app_factory, config=config) as pilot:
+        screen = await open_presets(pilot)
+        screen.query_one("#presets-list").focus()
+        await pilot.press("Z")
+        await wait_screen(pilot, "UnsavedEditScreen")
+        assert "Delete the preset spread-hosts" in question(pilot)
+        await escape_to(pilot, "PresetsScreen")  # kept
+        assert [p.name for p in load_config().presets] == ["spread-hosts", "spread-zones"]
+
+        await pilot.press("Z")
+        await wait_screen(pilot, "UnsavedEditScreen")
+        await pilot.click("#go")
+        await wait_screen(pilot, "PresetsScreen")
+        await wait_until(pilot, lambda: screen.editor.raw["name"] == "spread-zones", "the next")
+        assert [p.name for p in load_config().presets] == ["spread-zones"]
+        assert [p.name for p in screen.presets] == ["spread-zones"] and not screen.unsaved

@@ -224,14 +224,27 @@ class PresetsScreen(ActionScreen):
             self.fill_list()
 
     def action_preset_delete(self) -> None:
+        """Remove the chosen preset from the config file, after a second answer."""
         if not 0 <= self.index < len(self.presets):
             self.notify("Delete: choose a saved preset in the list first.", severity="warning")
             return
-        name = self.presets[self.index].name
-        kept = [p for i, p in enumerate(self.presets) if i != self.index]
-        if self.store(kept, f"Deleted the preset {name} from the config file."):
-            self.index = min(self.index, len(kept) - 1)
-            self.fill_list()
+        index, name = self.index, self.presets[self.index].name
+
+        async def delete() -> None:
+            kept = [p for i, p in enumerate(self.presets) if i != index]
+            if self.store(kept, f"Deleted the preset {name} from the config file."):
+                self.index = min(index, len(kept) - 1)
+                self.fill_list()
+                await self.edit(kept[self.index].to_dict() if kept else _new_preset(kept))
+
+        question = UnsavedEditScreen(
+            f"Delete the preset {name} from the config file?",
+            "It is gone for every kvtui session that reads this config file (an object it was "
+            "applied to keeps its rules).",
+            "Delete",
+            "Keep it",
+        )
+        ask_before_dropping(self, True, question, delete)
 
     def store(self, presets: list[Preset], done: str) -> bool:
         try:

@@ -14,24 +14,27 @@ from textual.widgets import Button, Static
 
 
 class UnsavedEditScreen(ModalScreen[bool]):
-    """True to go on (the edit is dropped, or kept where `fate` says); False to keep editing.
-    Focus starts on "Keep editing", and escape keeps editing too."""
+    """True to go on (the edit is dropped, or kept where `fate` says); False to keep it.
+    Focus starts on the keeping button, and escape keeps too."""
 
     BINDINGS = [Binding("escape", "keep", "Keep editing")]
 
-    def __init__(self, what: str, fate: str, go: str = "Discard") -> None:
-        """`what` is not applied/saved; `fate` says what becomes of it when going on."""
+    def __init__(
+        self, what: str, fate: str, go: str = "Discard", keep: str = "Keep editing"
+    ) -> None:
+        """`what` would be lost; `fate` says what becomes of it when going on."""
         super().__init__()
         self.what = what
         self.fate = fate
         self.go = go
+        self.keep = keep
 
     def compose(self) -> ComposeResult:
         with Vertical(id="unsaved-edit"):
             yield Static(f"[b]{escape(self.what)}[/b]", id="unsaved-edit-title")
             yield Static(escape(self.fate), id="unsaved-edit-fate")
             with Horizontal(id="unsaved-edit-buttons"):
-                yield Button("Keep editing", id="keep", variant="primary")
+                yield Button(self.keep, id="keep", variant="primary")
                 yield Button(self.go, id="go", variant="error")
 
     def on_mount(self) -> None:
