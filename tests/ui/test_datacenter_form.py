@@ -334,6 +334,21 @@ async def test_export_and_import_keep_every_edit(app_factory: AppFactory, tmp_pa
         assert yaml.safe_load(exported.read_text()) == screen.block
         assert exported.stat().st_mode & 0o777 == 0o600
 
+        exported.write_text("# theirs\n")  # a file there already: replaced only when agreed
+        for answer in ("escape", "#go"):
+            await pilot.press("O")
+            await wait_screen(pilot, "PathPromptScreen")
+            pilot.app.screen.query_one("#path-prompt-input").value = str(exported)
+            await pilot.press("enter")
+            await wait_screen(pilot, "UnsavedEditScreen")
+            await (pilot.press(answer) if answer == "escape" else pilot.click(answer))
+            await wait_screen(pilot, "DatacenterScreen")
+            if answer == "escape":
+                await pilot.pause(0.2)
+                assert exported.read_text() == "# theirs\n"
+        await wait_until(pilot, lambda: "theirs" not in exported.read_text(), "the replacement")
+        assert yaml.safe_load(exported.read_text()) == screen.block
+
         other = tmp_path / "other.yaml"
         other.write_text("dnsPolicy: None\ndnsConfig:\n  nameservers: [1.1.1.1]\n")
         for path in (tmp_path / "missing.yaml", other):

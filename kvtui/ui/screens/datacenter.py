@@ -358,7 +358,14 @@ class DatacenterScreen(ActionScreen):
         self.app.push_screen(PathPromptScreen(title, default), chosen)
 
     def action_dc_export(self) -> None:
-        self.ask_path("Export the edited block to:", self.export_to)
+        self.ask_path("Export the edited block to:", self.export_or_ask)
+
+    def export_or_ask(self, path: Path) -> None:
+        """Export; a file that is there already is replaced only after a second answer."""
+        question = UnsavedEditScreen(
+            f"{path} exists.", "Replace it with the edited block?", "Replace", "Keep it"
+        )
+        ask_before_dropping(self, path.exists(), question, lambda: self.export_to(path))
 
     def export_to(self, path: Path) -> None:
         """The edit as it stands: the YAML text as typed, or the form's block."""
