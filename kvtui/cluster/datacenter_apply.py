@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import difflib
 import sys
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -400,6 +401,20 @@ def write_private(path: Path | str, text: str) -> Path:
 def saved_blocks_dir() -> Path:
     """Where the CLI keeps the blocks it replaced (for undo) and rebased edits: private."""
     return user_state_path("kvtui") / "datacenters"
+
+
+def save_edit_text(datacenter: str, text: str) -> Path:
+    """Keep an edit of `datacenter` that is about to be dropped (YAML text) in the state dir,
+    under a name no other save takes (`<dc>-edit-<time>[-n].yaml`, 0600). OSError when the
+    disk refuses: the caller keeps the edit then."""
+    folder = saved_blocks_dir()
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    path, number = folder / f"{datacenter}-edit-{stamp}.yaml", 1
+    while path.exists():  # two saves in one second: both kept
+        number += 1
+        path = folder / f"{datacenter}-edit-{stamp}-{number}.yaml"
+    return write_private(path, text)
 
 
 def import_block(

@@ -11,6 +11,7 @@ import copy
 import json
 import os
 import stat
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,8 @@ from kvtui.cluster.datacenter_apply import (
     import_block,
     merge_patch,
     rebase,
+    save_edit_text,
+    saved_blocks_dir,
     undo,
 )
 from kvtui.cluster.datacenter_validation import errors
@@ -414,3 +417,22 @@ async def test_a_datacenter_removed_meanwhile_is_reported_not_recreated(
     assert "kubevirt-ham2" not in api.get(SEED)["spec"]["datacenters"]
     [(_, _, _, error)] = audit
     assert error and "is gone" in error
+
+
+def test_saved_edits_never_take_each_others_file(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """Edits saved in the same second land in files of their own, private to their owner;
+    a state dir that cannot be made is an OSError for the caller to handle."""
+    monkeypatch.setattr(time, "strftime", lambda _format: "20261124T031500")  # one second
+    first = save_edit_text(DC, "vmEvictionStrategy: External\n")
+    second = save_edit_text(DC, "vmEvictionStrategy: LiveMigrate\n")
+    assert first.name == f"{DC}-edit-20261124T031500.yaml"
+    assert second.name == f"{DC}-edit-20261124T031500-2.yaml"
+    assert first.parent == second.parent == saved_blocks_dir()
+    assert first.read_text() == "vmEvictionStrategy: External\n"
+    assert second.read_text() == "vmEvictionStrategy: LiveMigrate\n"
+    assert {first.stat().st_mode & 0o777, second.stat().st_mode & 0o777} == {0o600}
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    monkeypatch.setenv("XDG_STATE_HOME", str(blocked))
+    with pytest.raises(OSError):
+        save_edit_text(DC, "x: 1\n")

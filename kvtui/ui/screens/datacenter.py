@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -41,6 +40,7 @@ from kvtui.cluster.datacenter_apply import (
     block_yaml,
     rebase,
     same_json,
+    save_edit_text,
     saved_blocks_dir,
     undo,
     write_block,
@@ -493,17 +493,7 @@ class DatacenterScreen(ActionScreen):
         dc = self.dc
         if dc is None or (self.block is not None and same_json(self.block, dc.kubevirt)):
             return None
-        folder = saved_blocks_dir()
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        stamp = time.strftime("%Y%m%dT%H%M%S")
-        path = folder / f"{dc.ref.name}-edit-{stamp}.yaml"
-        number = 1
-        while path.exists():  # two saves in one second: both kept
-            number += 1
-            path = folder / f"{dc.ref.name}-edit-{stamp}-{number}.yaml"
-        if self.mode == YAML or self.block is None:
-            return write_private(path, self.editor.text)
-        return write_block(self.form.block, path, comment=f"edit of {dc.ref.name}")
+        return save_edit_text(dc.ref.name, self.edit_text())
 
     # -- the diff ---------------------------------------------------------------------------
     def action_dc_diff(self) -> None:
