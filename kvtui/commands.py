@@ -32,6 +32,18 @@ def ask(question: str) -> str:
         return ""
 
 
+def refuse_unless_writable(session: Any, hint: str = "") -> None:
+    """A change goes ahead only on a writable context whose audit log can take it; else a
+    CommandError (exit 1) with nothing changed. `hint` says where the change was shown."""
+    if session.read_only:
+        raise CommandError(
+            f"context {session.context} is read-only: nothing may change{hint}", code=1
+        )
+    problem = session.audit.problem()
+    if problem:
+        raise CommandError(f"{problem}; nothing was changed", code=1)
+
+
 async def open_session(
     kubeconfig: str | None,
     context: str | None,

@@ -17,7 +17,13 @@ from typing import Any
 
 import orjson
 
-from kvtui.commands import CommandError, ask, interactive, open_session
+from kvtui.commands import (
+    CommandError,
+    ask,
+    interactive,
+    open_session,
+    refuse_unless_writable,
+)
 
 
 def add_parsers(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -237,12 +243,7 @@ async def _apply_on(args: argparse.Namespace, seed: Any) -> int:
         print("Impact:")
         for line in lines:
             print(f"  - {line}")
-    if seed.read_only:
-        raise CommandError(
-            f"context {seed.context} is read-only: nothing may change "
-            "(the diff above is what apply would change)",
-            code=1,
-        )
+    refuse_unless_writable(seed, " (the diff above is what apply would change)")
     if not args.yes and not args.dry_run:
         if not interactive():
             raise CommandError("no terminal to confirm on: pass --yes to apply", code=2)

@@ -18,7 +18,13 @@ from typing import Any
 
 import orjson
 
-from kvtui.commands import CommandError, ask, interactive, open_session
+from kvtui.commands import (
+    CommandError,
+    ask,
+    interactive,
+    open_session,
+    refuse_unless_writable,
+)
 
 EXIT_CODES = "exit codes: 0 nothing fails, 1 a check fails, 2 a check could not run (or bad usage)"
 
@@ -201,12 +207,7 @@ async def _fix_on(args: argparse.Namespace, contexts: _Contexts) -> int:
                 new_label=f"{target.target} (fixed)",
             )
         )
-    if session.read_only:
-        raise CommandError(
-            f"context {session.context} is read-only: nothing may change (the diff above is "
-            "what the fix would change)",
-            code=1,
-        )
+    refuse_unless_writable(session, " (the diff above is what the fix would change)")
     checked = await apply_fix(session.connection, fix, dry_run=True, record=session.record)
     if not checked.ok:
         for line in checked.failure_lines():

@@ -15,7 +15,13 @@ from typing import Any
 
 import orjson
 
-from kvtui.commands import CommandError, ask, interactive, open_session
+from kvtui.commands import (
+    CommandError,
+    ask,
+    interactive,
+    open_session,
+    refuse_unless_writable,
+)
 
 DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
 UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
@@ -100,6 +106,7 @@ def run_uncordon(args: argparse.Namespace) -> int:
     async def run() -> int:
         session = await _open(args, [kinds.NODES])
         try:
+            refuse_unless_writable(session)
             [result] = await session.run_operation(
                 "uncordon", [Target("node", args.node)], dry_run=args.dry_run
             )
@@ -160,12 +167,7 @@ async def _drain(args: argparse.Namespace) -> int:
             else:
                 print("\n".join(plan_text(plan, session.context)))
             return 0
-        if session.read_only:
-            raise CommandError(
-                f"context {session.context} is read-only: nothing may change "
-                "(use --plan to see what a drain would do)",
-                code=1,
-            )
+        refuse_unless_writable(session, " (use --plan to see what a drain would do)")
         if json_out:
             emit("plan", plan=plan.to_dict())
         else:

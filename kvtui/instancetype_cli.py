@@ -16,7 +16,13 @@ from typing import Any
 
 import orjson
 
-from kvtui.commands import CommandError, ask, interactive, open_session
+from kvtui.commands import (
+    CommandError,
+    ask,
+    interactive,
+    open_session,
+    refuse_unless_writable,
+)
 
 
 def add_parsers(sub: Any, parents: list[argparse.ArgumentParser]) -> None:
@@ -259,8 +265,7 @@ async def _create_on(args: argparse.Namespace, session: Any, form: Any) -> int:
     where = f"{kind.name.lower()}/{form.name}" + (f" in {form.namespace}" if form.namespace else "")
     print(f"Create {where} on context {session.context}:")
     sys.stdout.write(block_yaml(obj))
-    if session.read_only:
-        raise CommandError(f"context {session.context} is read-only: nothing may change", code=1)
+    refuse_unless_writable(session)
     if not args.yes and not args.dry_run:
         if not interactive():
             raise CommandError("no terminal to confirm on: pass --yes to create", code=2)
@@ -323,8 +328,7 @@ async def _delete_on(args: argparse.Namespace, session: Any) -> int:
         print(f"{where} is used by {len(plan.users)} VM(s); a VM without its copy cannot start:")
         for ns, name in plan.users:
             print(f"  {ns}/{name}")
-    if session.read_only:
-        raise CommandError(f"context {session.context} is read-only: nothing may change", code=1)
+    refuse_unless_writable(session)
     if not args.dry_run:
         if plan.users and args.yes and not args.force:
             raise CommandError(

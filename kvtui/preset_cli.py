@@ -18,7 +18,13 @@ from typing import Any
 
 import orjson
 
-from kvtui.commands import CommandError, ask, interactive, open_session
+from kvtui.commands import (
+    CommandError,
+    ask,
+    interactive,
+    open_session,
+    refuse_unless_writable,
+)
 
 # standard-2's virt-launcher, when a MachineDeployment has no running VM to measure.
 DEFAULT_SIZE_CPU_M, DEFAULT_SIZE_MEMORY = 2000, 8 * 2**30
@@ -310,12 +316,7 @@ async def _apply_on(args: argparse.Namespace, session: Any, preset: Any, target:
         return 0
     print(f"Preset {preset.name} on {target} (context {session.context}):")
     print(changes_text(changes))
-    if session.read_only:
-        raise CommandError(
-            f"context {session.context} is read-only: nothing may change "
-            "(the diff above is what apply would change)",
-            code=1,
-        )
+    refuse_unless_writable(session, " (the diff above is what apply would change)")
     if not args.yes and not args.dry_run:
         if not interactive():
             raise CommandError("no terminal to confirm on: pass --yes to apply", code=2)

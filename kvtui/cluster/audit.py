@@ -63,6 +63,16 @@ class AuditLog:
             fh.write(orjson.dumps(entry) + b"\n")
         return entry
 
+    def problem(self) -> str | None:
+        """Why no entry can be appended right now (None when one can): asked before a change,
+        so that nothing happens that the log would miss."""
+        try:
+            self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+            os.close(os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600))
+        except OSError as exc:
+            return f"the audit log {self.path} cannot be written: {exc.strerror or exc}"
+        return None
+
     def read(self, limit: int = 100) -> list[dict[str, Any]]:
         """The last `limit` entries, oldest first; unreadable lines are skipped."""
         try:

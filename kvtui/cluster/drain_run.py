@@ -27,7 +27,7 @@ from kvtui.cluster.cache import ClusterCache
 from kvtui.cluster.connection import Connection
 from kvtui.cluster.drain import DrainPlan, Outcome, PodPlan, migration_settings
 from kvtui.cluster.drain_journal import DrainJournal, JournalEntry
-from kvtui.cluster.errors import Forbidden, KubeError, NotFound
+from kvtui.cluster.errors import AuditNotWritten, Forbidden, KubeError, NotFound
 from kvtui.cluster.presenters import human_duration
 from kvtui.cluster.views import Migration, Pod, Vmi
 
@@ -270,7 +270,7 @@ class Drain:
         dry = self.options.dry_run if dry_run is None else dry_run
         try:
             self.record(verb, target, dry, error)
-        except OSError as exc:
+        except (OSError, AuditNotWritten) as exc:  # a plain AuditLog, or a Session's
             self.error(f"audit log not written: {exc}")
 
     @property

@@ -174,3 +174,10 @@ def error_from_status(
                 retry_after = float(seconds)
         return Unavailable(message, retry_after=retry_after, **kwargs)
     return cls(message, **kwargs)
+
+
+class AuditNotWritten(KubeError):
+    """A change reached the server but its audit entry could not be written (the disk filled
+    up after the check before the change): shown like a refusal, and says what happened."""
+
+    label = "audit"

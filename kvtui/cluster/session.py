@@ -16,7 +16,7 @@ from kvtui.cluster.audit import AuditLog
 from kvtui.cluster.cache import ClusterCache
 from kvtui.cluster.config import Config, is_read_only
 from kvtui.cluster.connection import Connection, list_contexts
-from kvtui.cluster.errors import KubeError
+from kvtui.cluster.errors import AuditNotWritten, KubeError
 from kvtui.cluster.metrics_prometheus_api import PrometheusSettings
 
 PANE_KINDS = (kinds.NODES, kinds.PODS, kinds.VMS, kinds.VMIS, kinds.VMIMS, kinds.KUBEVIRTS)
@@ -171,16 +171,35 @@ class Session:
 
     # -- operations ----------------------------------------------------------------------
     def record(self, verb: str, target: str, dry_run: bool, error: str | None = None) -> None:
-        """One audit line for a change made outside `run_operation` (a drain's steps)."""
-        self.audit.record(
-            context=self.context,
-            user=self.user,
-            verb=verb,
-            target=target,
-            dry_run=dry_run,
-            result="error" if error else "ok",
-            error=error,
-        )
+        """One audit line for a change made outside `run_operation` (a drain's steps).
+        `AuditNotWritten` when the log refuses it."""
+        self._audit(verb, target, dry_run, error)
+
+    def _audit(
+        self,
+        verb: str,
+        target: str,
+        dry_run: bool,
+        error: str | None,
+        params: Mapping[str, Any] | None = None,
+    ) -> None:
+        try:
+            self.audit.record(
+                context=self.context,
+                user=self.user,
+                verb=verb,
+                target=target,
+                dry_run=dry_run,
+                result="error" if error else "ok",
+                error=error,
+                params=params,
+            )
+        except OSError as exc:
+            done = "tried" if error else ("checked (dry run)" if dry_run else "done")
+            raise AuditNotWritten(
+                f"{verb} {target}: {done}, but the audit log {self.audit.path} could not be "
+                f"written: {exc.strerror or exc}"
+            ) from None
 
     async def run_operation(
         self,
@@ -207,14 +226,13 @@ class Session:
             else:
                 results.append(OperationResult(target))
             last = results[-1]
-            self.audit.record(
-                context=self.context,
-                user=self.user,
-                verb=verb,
-                target=str(target),
-                dry_run=dry_run,
-                result="error" if last.error else "ok",
-                error=last.error,
-                params=params,
-            )
+            try:
+                self._audit(verb, str(target), dry_run, last.error, params)
+            except AuditNotWritten as exc:  # said, and no further target is touched
+                results[-1] = OperationResult(target, str(exc))
+                results += [
+                    OperationResult(t, "not attempted: the audit log cannot be written")
+                    for t in targets[len(results) :]
+                ]
+                break
         return results

@@ -296,6 +296,15 @@ class KvtuiApp(App[None]):
             reason = self.safety.refusal(action) or "not available here"
             self.notify(f"{action.label}: {reason}", severity="warning")
             return
+        unaudited = self.session.audit.problem()
+        if unaudited:  # a change the log would miss does not happen, dry run included
+            self.notify(
+                f"{action.label}: {unaudited}; nothing is changed until it can be.",
+                severity="error",
+                timeout=12,
+                markup=False,
+            )
+            return
         self.push_screen(ConfirmScreen(confirmation), answered)
 
     def confirm_and_run(self, confirmation: Confirmation) -> None:
