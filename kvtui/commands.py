@@ -7,6 +7,7 @@ without loading the app (tests/test_layering.py).
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -30,6 +31,17 @@ def ask(question: str) -> str:
         return input(question).strip().lower()
     except EOFError:
         return ""
+
+
+async def confirmed(question: str, verb: str) -> bool:
+    """The admin's yes on the terminal to `question` (a "[y/N]" one); any other answer
+    prints "Nothing changed.". No terminal to ask on: CommandError (exit 2) naming --yes."""
+    if not interactive():
+        raise CommandError(f"no terminal to confirm on: pass --yes to {verb}", code=2)
+    if await asyncio.to_thread(ask, question) in ("y", "yes"):
+        return True
+    print("Nothing changed.")
+    return False
 
 
 def refuse_unless_writable(session: Any, hint: str = "") -> None:

@@ -19,8 +19,7 @@ import orjson
 
 from kvtui.commands import (
     CommandError,
-    ask,
-    interactive,
+    confirmed,
     open_session,
     refuse_unless_writable,
 )
@@ -244,13 +243,9 @@ async def _apply_on(args: argparse.Namespace, seed: Any) -> int:
         for line in lines:
             print(f"  - {line}")
     refuse_unless_writable(seed, " (the diff above is what apply would change)")
-    if not args.yes and not args.dry_run:
-        if not interactive():
-            raise CommandError("no terminal to confirm on: pass --yes to apply", code=2)
-        answer = await asyncio.to_thread(ask, f"Apply to {where} (context {seed.context})? [y/N] ")
-        if answer not in ("y", "yes"):
-            print("Nothing changed.")
-            return 1
+    question = f"Apply to {where} (context {seed.context})? [y/N] "
+    if not args.yes and not args.dry_run and not await confirmed(question, "apply"):
+        return 1
     try:
         applied = await apply_block(
             seed.connection, dc, block, dry_run=args.dry_run, record=seed.record

@@ -20,8 +20,7 @@ import orjson
 
 from kvtui.commands import (
     CommandError,
-    ask,
-    interactive,
+    confirmed,
     open_session,
     refuse_unless_writable,
 )
@@ -218,11 +217,8 @@ async def _fix_on(args: argparse.Namespace, contexts: _Contexts) -> int:
         print("Nothing was changed (--dry-run).")
         return 0
     if not args.yes:
-        if not interactive():
-            raise CommandError("no terminal to confirm on: pass --yes to apply the fix", code=2)
         question = f"Apply the fix to {targets} on context {session.context}? [y/N] "
-        if await asyncio.to_thread(ask, question) not in ("y", "yes"):
-            print("Nothing changed.")
+        if not await confirmed(question, "apply the fix"):
             return 1
     applied = await apply_fix(session.connection, fix, record=session.record)
     for done in applied.applied:

@@ -18,6 +18,7 @@ import orjson
 from kvtui.commands import (
     CommandError,
     ask,
+    confirmed,
     interactive,
     open_session,
     refuse_unless_writable,
@@ -175,12 +176,9 @@ async def _drain(args: argparse.Namespace) -> int:
                 print(f"Resuming the drain of {args.node} (journal: {journal.directory})")
             print("\n".join(plan_text(plan, session.context)), flush=True)
         if not args.yes and not args.dry_run and resumed is None:
-            if not interactive():
-                raise CommandError("no terminal to confirm on: pass --yes to drain", code=2)
             moving = len([p for p in plan.pods if p.outcome.value != "ignored"])
-            answer = ask(f"Drain {args.node} on context {session.context} ({moving} pods)? [y/N] ")
-            if answer not in ("y", "yes"):
-                print("Nothing changed.")
+            question = f"Drain {args.node} on context {session.context} ({moving} pods)? [y/N] "
+            if not await confirmed(question, "drain"):
                 return 1
 
         async def on_timeout(drain: Drain) -> str:

@@ -19,6 +19,7 @@ import orjson
 from kvtui.commands import (
     CommandError,
     ask,
+    confirmed,
     interactive,
     open_session,
     refuse_unless_writable,
@@ -267,11 +268,8 @@ async def _create_on(args: argparse.Namespace, session: Any, form: Any) -> int:
     sys.stdout.write(block_yaml(obj))
     refuse_unless_writable(session)
     if not args.yes and not args.dry_run:
-        if not interactive():
-            raise CommandError("no terminal to confirm on: pass --yes to create", code=2)
-        answer = await asyncio.to_thread(ask, f"Create {where} (context {session.context})? [y/N] ")
-        if answer not in ("y", "yes"):
-            print("Nothing changed.")
+        question = f"Create {where} (context {session.context})? [y/N] "
+        if not await confirmed(question, "create"):
             return 1
     try:
         await create_template(conn, obj, dry_run=args.dry_run, record=session.record)

@@ -20,8 +20,7 @@ import orjson
 
 from kvtui.commands import (
     CommandError,
-    ask,
-    interactive,
+    confirmed,
     open_session,
     refuse_unless_writable,
 )
@@ -318,14 +317,9 @@ async def _apply_on(args: argparse.Namespace, session: Any, preset: Any, target:
     print(changes_text(changes))
     refuse_unless_writable(session, " (the diff above is what apply would change)")
     if not args.yes and not args.dry_run:
-        if not interactive():
-            raise CommandError("no terminal to confirm on: pass --yes to apply", code=2)
         names = ", ".join(c.target for c in changed)
-        answer = await asyncio.to_thread(
-            ask, f"Apply preset {preset.name} to {names} (context {session.context})? [y/N] "
-        )
-        if answer not in ("y", "yes"):
-            print("Nothing changed.")
+        question = f"Apply preset {preset.name} to {names} (context {session.context})? [y/N] "
+        if not await confirmed(question, "apply"):
             return 1
     result = await apply_preset(conn, changes, dry_run=args.dry_run, record=session.record)
     print(result_text(result, args.dry_run))
