@@ -117,7 +117,9 @@ async def test_every_question_matches_the_simulated_cluster(
             (r for r in expected if r.namespace == namespace),
             key=lambda r: -expected[r]["net_rx"],
         )
-        assert [r.ref for r in in_namespace] == ranked[:2]
+        # Which two, not their order: equal declared loads cross as their wobbles move.
+        assert {r.ref for r in in_namespace} == set(ranked[:2])
+        assert in_namespace[0].net_rx >= in_namespace[1].net_rx
 
         one = (await src.vm_usage(hottest[0].ref)).value
         assert one is not None and close_to(one.cpu, expected[one.ref]["cpu"], RATE_SHARE)
@@ -257,8 +259,12 @@ async def test_found_in_the_monitor_namespace_through_the_service_proxy(
         assert found.info.kind == "prometheus"
         assert found.info.label == "Prometheus monitoring/prometheus-k8s via the API server"
         direct_url = source(prom, objects)
-        through_proxy = [r.ref for r in (await found.top_vms(VmMetric.CPU, 3)).value]
-        assert through_proxy == [r.ref for r in (await direct_url.top_vms(VmMetric.CPU, 3)).value]
+        # The same hot VMs both ways; their order among themselves (equal load, each with its
+        # own wobble) may change with any scrape between the two questions.
+        hot = declared_hot(msim)
+        through_proxy = [r.ref for r in (await found.top_vms(VmMetric.CPU, len(hot))).value]
+        direct = [r.ref for r in (await direct_url.top_vms(VmMetric.CPU, len(hot))).value]
+        assert set(through_proxy) == set(direct) == hot
         ref = through_proxy[0]
         assert (await found.vm_history(VmMetric.MEMORY, [ref], window=10)).value[ref]
         assert found.traffic.requests >= 3 and found.traffic.bytes > 0
