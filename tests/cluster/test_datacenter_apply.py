@@ -12,7 +12,7 @@ import json
 import os
 import stat
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -161,12 +161,6 @@ def api(cluster: SimHandle, tmp_path: Path) -> Api:
     resp = api("PATCH", SEED, extras, content_type=MERGE)
     assert resp.status_code == 200, resp.text
     return api
-
-
-@pytest.fixture
-async def conn(cluster: SimHandle) -> AsyncIterator[Connection]:
-    async with await Connection.open(str(cluster.kubeconfig), cluster.context) as connection:
-        yield connection
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,12 +43,6 @@ TEMPLATE_KINDS = (
 def cluster() -> Iterator[SimHandle]:
     with running_simulator(scenario="default", speed=10.0, seed=SEED) as handle:
         yield handle
-
-
-@pytest.fixture
-async def conn(cluster: SimHandle) -> AsyncIterator[Connection]:
-    async with await Connection.open(str(cluster.kubeconfig), cluster.context) as connection:
-        yield connection
 
 
 def auditor() -> tuple[Audit, Any]:

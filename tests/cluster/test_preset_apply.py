@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -180,12 +180,6 @@ def test_vms_of_one_machine_deployment_spread_by_its_md_label() -> None:
 def cluster() -> Iterator[SimHandle]:
     with running_simulator(scenario="default", speed=10.0, seed=51) as handle:
         yield handle
-
-
-@pytest.fixture
-async def conn(cluster: SimHandle) -> AsyncIterator[Connection]:
-    async with await Connection.open(str(cluster.kubeconfig), cluster.context) as connection:
-        yield connection
 
 
 @pytest.fixture

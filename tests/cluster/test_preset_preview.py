@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -294,12 +294,6 @@ def test_an_existing_vm_that_cannot_move_stays_where_it_is() -> None:
 def cluster() -> Iterator[SimHandle]:
     with running_simulator(scenario="default", speed=10.0, seed=41) as handle:
         yield handle
-
-
-@pytest.fixture
-async def conn(cluster: SimHandle) -> AsyncIterator[Connection]:
-    async with await Connection.open(str(cluster.kubeconfig), cluster.context) as connection:
-        yield connection
 
 
 async def _settled(conn: Connection, ns: str, md: str, replicas: int) -> list[dict]:

@@ -12,7 +12,7 @@ import asyncio
 import json
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -75,12 +75,6 @@ CASES = [
 def cluster() -> Iterator[SimHandle]:
     with running_simulator(scenario="default", speed=10.0, seed=71) as handle:
         yield handle
-
-
-@pytest.fixture
-async def conn(cluster: SimHandle) -> AsyncIterator[Connection]:
-    async with await Connection.open(str(cluster.kubeconfig), cluster.context) as connection:
-        yield connection
 
 
 @pytest.fixture
